@@ -1,0 +1,1 @@
+"""Read models derived only from stored events; each has one apply path, inline and rebuild."""

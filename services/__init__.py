@@ -1,0 +1,1 @@
+"""Everything with I/O: store, ingest, commands, publisher, HTTP API, CLI, embedded servers."""

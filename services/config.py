@@ -1,0 +1,39 @@
+"""Configuration from the environment (``LEDGER_`` prefix, ``.env`` read too).
+
+Unset URLs mean "start the embedded server": that is how ``ledger demo`` and a first
+try on a laptop work without any infrastructure.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LEDGER_", env_file=".env", extra="ignore")
+
+    database_url: str | None = None
+    kafka_bootstrap: str | None = None
+    data_dir: Path = Path(".ledger")
+
+    topic_billing: str = "billing.events"
+    topic_dlq: str = "billing.events.dlq"
+    topic_journal: str = "ledger.journal-entries"
+    consumer_group: str = "ledger-ingest"
+    http_port: int = 8080
+
+    max_message_bytes: int = Field(default=1_048_576, gt=0)
+    batch_max_records: int = Field(default=2000, gt=0)
+    batch_timeout_ms: int = Field(default=200, ge=0)
+    session_timeout_ms: int = Field(default=10_000, gt=0)
+    heartbeat_interval_ms: int = Field(default=3_000, gt=0)
+    db_retry_max_seconds: float = Field(default=30.0, gt=0)
+    db_pool_size: int = Field(default=4, gt=0)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment, with explicit overrides winning (CLI flags, tests)."""
+    return Settings(**overrides)  # type: ignore[arg-type]
