@@ -1,1 +1,22 @@
 """Read models derived only from stored events; each has one apply path, inline and rebuild."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import asyncpg
+
+from projections import journal, ledger, pending, rejected
+
+#: Every projection, in the order they are applied. Each module has NAME, TABLES and
+#: ``apply(conn, first, last, positions=None)`` and ``reset(conn)``. The journal projection
+#: comes before pending: entries must exist before transactions point at them.
+ALL = (ledger, journal, pending, rejected)
+
+
+async def apply_all(
+    conn: asyncpg.Connection, first: int, last: int, positions: Sequence[int] | None = None
+) -> None:
+    """Fold events ``first..last`` (only ``positions`` if given) into every projection."""
+    for projection in ALL:
+        await projection.apply(conn, first, last, positions)

@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     topic_journal: str = "ledger.journal-entries"
     consumer_group: str = "ledger-ingest"
     http_port: int = 8080
+    #: Partitions for the topics the ledger creates itself (operators may pre-create them).
+    topic_partitions: int = Field(default=4, gt=0)
 
     max_message_bytes: int = Field(default=1_048_576, gt=0)
     batch_max_records: int = Field(default=2000, gt=0)

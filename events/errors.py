@@ -1,0 +1,55 @@
+"""Why an inbound message was refused, as a stable code plus the field it is about.
+
+The code goes into the DLQ header ``ledger-error`` and the store's rejected table, so the
+values are part of the contract (CONTRACT.md §2, "Rejected"); the detail is for humans and
+names the field and the rule that was broken.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DUPLICATE_CONFLICT",
+    "INVALID_ENVELOPE",
+    "INVALID_JSON",
+    "INVALID_PAYLOAD",
+    "TOO_LARGE",
+    "UNKNOWN_EVENT_TYPE",
+    "UNKNOWN_TRANSACTION",
+    "ContractError",
+]
+
+INVALID_JSON = "invalid_json"
+"""Not UTF-8, not JSON, or a string that cannot be stored (NUL, unpaired surrogate)."""
+INVALID_ENVELOPE = "invalid_envelope"
+"""Not a JSON object, or an envelope field (event_id, occurred_at, org, ...) is wrong."""
+UNKNOWN_EVENT_TYPE = "unknown_event_type"
+"""A well-formed envelope whose event_type is not one of CONTRACT.md §2."""
+INVALID_PAYLOAD = "invalid_payload"
+"""Something inside ``data`` breaks the contract."""
+TOO_LARGE = "too_large"
+"""The message is larger than the configured maximum; it was not parsed."""
+DUPLICATE_CONFLICT = "duplicate_conflict"
+"""A known event_id arrived again with a different body (raised by the store, not here)."""
+UNKNOWN_TRANSACTION = "unknown_transaction"
+"""A status change names a transaction the ledger has never seen (raised by the ingest)."""
+
+
+class ContractError(ValueError):
+    """An inbound message breaks the contract; ``code`` says how, ``field`` where."""
+
+    def __init__(self, code: str, detail: str, *, field: str | None = None) -> None:
+        super().__init__(f"{code}: {detail}")
+        self.code = code
+        self.field = field
+        self.detail = detail
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Keyword-only ``field`` defeats BaseException's default pickling (worker processes).
+        return (_rebuild, (self.code, self.detail, self.field))
+
+    def __repr__(self) -> str:
+        return f"ContractError(code={self.code!r}, field={self.field!r}, detail={self.detail!r})"
+
+
+def _rebuild(code: str, detail: str, field: str | None) -> ContractError:
+    return ContractError(code, detail, field=field)

@@ -1,0 +1,189 @@
+"""Outbound journal events (CONTRACT.md §2, topic ``ledger.journal-entries``).
+
+GL consumers and the CLI's ``--json`` output depend on these exact field names, so they are
+models rather than dicts built where the events are emitted. A summary journal entry checks
+its own arithmetic (totals equal the sum of their lines, debit equals credit): an unbalanced
+entry is a bug in the run, and it is cheaper to fail before it reaches the outbox than after.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from types import MappingProxyType
+from typing import Annotated, Any, Literal, Self
+from uuid import UUID, uuid4
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from events._fields import Amount, CurrencyCode, NonBlankStr, TransactionTypeId
+
+__all__ = [
+    "OUTBOUND_EVENT_TYPES",
+    "JournalEntryCancelled",
+    "JournalEntryCreated",
+    "JournalEntryLine",
+    "JournalEntryTransferStatusChanged",
+    "JournalRunCancelled",
+    "JournalRunCompleted",
+    "JournalRunTarget",
+    "outbound_envelope",
+]
+
+RunStatus = Literal["pending", "processing", "completed", "error", "cancelled"]
+EntryStatus = Literal["created", "cancelled"]
+TransferStatus = Literal["no", "processing", "yes", "error", "ignore"]
+RunNumber = Annotated[str, Field(pattern=r"^JR-[0-9]{8,}$")]
+EntryNumber = Annotated[str, Field(pattern=r"^JE-[0-9]{8,}$")]
+Count = Annotated[int, Field(ge=0)]
+
+_OUTBOUND = ConfigDict(frozen=True, extra="forbid")
+
+
+class JournalRunTarget(BaseModel):
+    """What a run covered: a period, or dates inside one (both dates for a period too)."""
+
+    model_config = _OUTBOUND
+
+    period: str | None = None
+    start_date: date | None = None
+    end_date: date | None = None
+
+
+class JournalRunCompleted(BaseModel):
+    """``journal_run.completed``; also the CLI's ``--json`` form of a run."""
+
+    model_config = _OUTBOUND
+
+    number: RunNumber
+    org: str | None
+    target: JournalRunTarget
+    journal_entry_date: date
+    transaction_types: list[str]
+    status: RunStatus
+    journal_entry_numbers: list[EntryNumber]
+    transaction_count: Count
+
+
+class JournalEntryLine(BaseModel):
+    """One (account, side) sum of an entry, after the sign flip, so never negative."""
+
+    model_config = _OUTBOUND
+
+    account: NonBlankStr
+    side: Literal["debit", "credit"]
+    amount: Annotated[Amount, Field(ge=0)]
+
+
+class JournalEntryCreated(BaseModel):
+    """``journal_entry.created``: one summary journal entry; also the CLI form of an entry."""
+
+    model_config = _OUTBOUND
+
+    number: EntryNumber
+    journal_run: RunNumber
+    org: str | None
+    accounting_period: str
+    journal_entry_date: date
+    transaction_type: TransactionTypeId
+    currency: CurrencyCode
+    segments: dict[str, str] = Field(default_factory=dict)
+    lines: list[JournalEntryLine]
+    total_debit: Amount
+    total_credit: Amount
+    transaction_count: Count
+    status: EntryStatus
+    transfer_status: TransferStatus
+
+    @model_validator(mode="after")
+    def _balances(self) -> Self:
+        debit = sum((ln.amount for ln in self.lines if ln.side == "debit"), Decimal(0))
+        credit = sum((ln.amount for ln in self.lines if ln.side == "credit"), Decimal(0))
+        if debit != self.total_debit or credit != self.total_credit:
+            raise ValueError(
+                f"totals {self.total_debit}/{self.total_credit} are not the sums of the lines "
+                f"({debit}/{credit})"
+            )
+        if self.total_debit != self.total_credit:
+            raise ValueError(
+                f"entry does not balance: debit {self.total_debit} != credit {self.total_credit}"
+            )
+        return self
+
+
+class JournalEntryCancelled(BaseModel):
+    """``journal_entry.cancelled``: its transactions are pending again."""
+
+    model_config = _OUTBOUND
+
+    number: EntryNumber
+    journal_run: RunNumber
+    released_transaction_count: Count
+
+
+class JournalRunCancelled(BaseModel):
+    """``journal_run.cancelled``; ``kept_entries`` were transferred and stay (partial)."""
+
+    model_config = _OUTBOUND
+
+    number: RunNumber
+    cancelled_entries: list[EntryNumber]
+    kept_entries: list[EntryNumber]
+
+
+class JournalEntryTransferStatusChanged(BaseModel):
+    """``journal_entry.transfer_status_changed``; ``from`` is spelt ``from_`` in Python."""
+
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", validate_by_name=True, serialize_by_alias=True
+    )
+
+    number: EntryNumber
+    from_: TransferStatus = Field(alias="from")
+    to: TransferStatus
+
+
+OUTBOUND_EVENT_TYPES: Mapping[str, type[BaseModel]] = MappingProxyType(
+    {
+        "journal_run.completed": JournalRunCompleted,
+        "journal_entry.created": JournalEntryCreated,
+        "journal_entry.cancelled": JournalEntryCancelled,
+        "journal_run.cancelled": JournalRunCancelled,
+        "journal_entry.transfer_status_changed": JournalEntryTransferStatusChanged,
+    }
+)
+"""Outbound event type -> model of its ``data``."""
+
+
+def outbound_envelope(
+    event_type: str,
+    org: str | None,
+    data: BaseModel | Mapping[str, Any],
+    event_id: UUID | None = None,
+    occurred_at: datetime | None = None,
+) -> dict[str, Any]:
+    """The CONTRACT.md §2 envelope of an outbound event, ready for ``json.dumps``.
+
+    ``data`` may be the model or a mapping that validates as it. ``org`` is written as
+    given (None stays null); choosing the Kafka key (``unlabeled``) is the publisher's job.
+    Pass ``event_id`` to make a re-emitted event dedupe downstream; the default is random.
+    """
+    model = OUTBOUND_EVENT_TYPES.get(event_type)
+    if model is None:
+        raise ValueError(f"unknown outbound event type {event_type!r}")
+    if not isinstance(data, model):
+        if isinstance(data, BaseModel):
+            raise TypeError(f"{event_type} carries {model.__name__}, not {type(data).__name__}")
+        data = model.model_validate(data)
+    when = occurred_at if occurred_at is not None else datetime.now(UTC)
+    if when.tzinfo is None or when.utcoffset() is None:
+        raise ValueError("occurred_at must be timezone-aware")
+    return {
+        "event_id": str(event_id if event_id is not None else uuid4()),
+        "event_type": event_type,
+        "occurred_at": when.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "org": org,
+        "schema_version": 1,
+        "data": data.model_dump(mode="json", by_alias=True),
+    }

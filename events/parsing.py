@@ -1,0 +1,206 @@
+"""Bytes from ``billing.events`` -> a validated event, or a ``ContractError`` saying why not.
+
+One JSON parse and one pydantic validation per message: the ingest budget is a few
+microseconds per event, so nothing here walks the document twice on the happy path.
+JSON numbers are decoded straight to ``Decimal`` (``parse_float=Decimal``): going through a
+float would turn ``0.1`` into ``0.1000000000000000055511151231257827...``, and pydantic's
+own JSON parser is not used because the document-to-line inheritance has to see the raw
+objects. Checks run in the order of CONTRACT.md's error codes, so a message gets the code
+of its first problem: size, JSON, envelope, event type, payload.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
+
+from events.billing import (
+    EVENT_LINE_TYPES,
+    STATUS_CHANGED,
+    BillingDocumentEvent,
+    BillingEvent,
+    Envelope,
+    StatusChangedEvent,
+)
+from events.errors import (
+    INVALID_ENVELOPE,
+    INVALID_JSON,
+    INVALID_PAYLOAD,
+    TOO_LARGE,
+    UNKNOWN_EVENT_TYPE,
+    ContractError,
+)
+
+__all__ = ["DEFAULT_MAX_BYTES", "body_hash", "canonical_body", "parse_billing_event"]
+
+DEFAULT_MAX_BYTES = 1_048_576
+
+# NaN/Infinity become non-finite Decimals rather than JSON errors, so that the amount field
+# refuses them and the message names the field.
+_DECODER = json.JSONDecoder(parse_float=Decimal, parse_constant=Decimal)
+
+_MODEL_BY_EVENT_TYPE: dict[str, type[BillingDocumentEvent] | type[StatusChangedEvent]] = {
+    event_type: BillingDocumentEvent for event_type in EVENT_LINE_TYPES
+}
+_MODEL_BY_EVENT_TYPE[STATUS_CHANGED] = StatusChangedEvent
+
+# Errors located at ``data`` itself are about the envelope (data missing or not an object).
+_DATA_SHAPE_ERRORS = frozenset({"missing", "model_type", "dict_type", "model_attributes_type"})
+_PLAIN_MESSAGES = {
+    "missing": "is required",
+    "extra_forbidden": "is not a field here (misspelt?)",
+}
+
+
+def parse_billing_event(raw: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> BillingEvent:
+    """Validate one Kafka message value; raise ``ContractError`` with a stable code if bad."""
+    if len(raw) > max_bytes:
+        raise ContractError(TOO_LARGE, f"message is {len(raw)} bytes, the limit is {max_bytes}")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ContractError(INVALID_JSON, f"not UTF-8: {exc.reason} at byte {exc.start}") from None
+    try:
+        obj = _DECODER.decode(text)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, int digit limit, nesting
+        raise ContractError(INVALID_JSON, f"not JSON: {exc}") from None
+    if "\\u" in text:  # only an escape can smuggle in NUL or a lone surrogate
+        try:
+            _check_storable(obj, "")
+        except RecursionError:
+            raise ContractError(INVALID_JSON, "message is nested too deeply") from None
+    if not isinstance(obj, dict):
+        raise ContractError(
+            INVALID_ENVELOPE, f"message must be a JSON object, not {_json_kind(obj)}"
+        )
+    event_type = obj.get("event_type")
+    model = _MODEL_BY_EVENT_TYPE.get(event_type) if isinstance(event_type, str) else None
+    if model is None:
+        _raise_if_invalid(Envelope, obj)  # a broken envelope outranks an unknown type
+        raise ContractError(
+            UNKNOWN_EVENT_TYPE,
+            f"event_type: {event_type!r} is not one of {', '.join(sorted(EVENT_LINE_TYPES))}",
+            field="event_type",
+        )
+    try:
+        event: BillingEvent = model.__pydantic_validator__.validate_python(obj)
+    except ValidationError as exc:
+        raise _contract_error(exc) from None
+    return event
+
+
+def canonical_body(event: BillingEvent) -> bytes:
+    """The event as sorted-key compact UTF-8 JSON, amounts as plain decimal strings.
+
+    It is what the store keeps and what a re-sent ``event_id`` is compared by, so two
+    messages that differ only in key order, whitespace, ``"10"`` vs ``10`` or inherited vs
+    repeated document fields have the same body. The scale of an amount is kept:
+    ``"10.00"`` and ``"10"`` are different bodies.
+    """
+    # Equal to json.dumps(event.model_dump(mode="json"), sort_keys=True, separators=(",", ":"),
+    # ensure_ascii=False) because the models declare their fields in sorted order (and sort
+    # segments); pydantic's serializer produces it in a third of the time.
+    return event.__pydantic_serializer__.to_json(event)
+
+
+def body_hash(event: BillingEvent) -> bytes:
+    """SHA-256 of ``canonical_body``: a fixed-size key for duplicate detection."""
+    return hashlib.sha256(canonical_body(event)).digest()
+
+
+def _raise_if_invalid(model: type[BaseModel], obj: dict[str, Any]) -> None:
+    try:
+        model.model_validate(obj)
+    except ValidationError as exc:
+        raise _contract_error(exc) from None
+
+
+def _contract_error(exc: ValidationError) -> ContractError:
+    """The first problem of the message, envelope problems first, as a ContractError."""
+    errors = exc.errors(include_url=False)
+    located = [(_field_path(error), error) for error in errors]
+    envelope = [(path, error) for path, error in located if _is_envelope_error(path, error)]
+    path, error = (envelope or located)[0]
+    code = INVALID_ENVELOPE if envelope else INVALID_PAYLOAD
+    detail = f"{path or 'message'}: {_describe(error)}"
+    if len(errors) > 1:
+        detail += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
+    return ContractError(code, detail, field=path or None)
+
+
+def _field_path(error: ErrorDetails) -> str:
+    """``('data', 'transactions', 0, 'amount')`` -> ``data.transactions[0].amount``."""
+    path = ""
+    for part in error["loc"]:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}" if path else str(part)
+    suffix = (error.get("ctx") or {}).get("field")
+    if suffix:
+        path += suffix if not path or suffix.startswith("[") else f".{suffix}"
+    return path
+
+
+def _is_envelope_error(path: str, error: ErrorDetails) -> bool:
+    if path == "data":
+        return error["type"] in _DATA_SHAPE_ERRORS
+    return not path.startswith(("data.", "data["))
+
+
+def _describe(error: ErrorDetails) -> str:
+    kind = error["type"]
+    if kind in _PLAIN_MESSAGES:
+        return _PLAIN_MESSAGES[kind]
+    message = error["msg"]
+    value = error.get("input")
+    if isinstance(value, str | int | Decimal) and not isinstance(value, bool):
+        shown = repr(value) if not isinstance(value, Decimal) else str(value)
+        message += f" (got {shown[:60]}{'...' if len(shown) > 60 else ''})"
+    elif value is None and kind != "contract_rule":
+        message += " (got null)"
+    return message
+
+
+def _json_kind(value: object) -> str:
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    return "a number"
+
+
+def _check_storable(value: object, path: str) -> None:
+    """Refuse strings PostgreSQL ``jsonb`` cannot hold: NUL and unpaired surrogates.
+
+    Were they let through, the insert would fail in the database and the ingest would
+    take the failure for an outage and retry the same message forever.
+    """
+    if isinstance(value, str):
+        if "\x00" in value or not _encodable(value):
+            raise ContractError(
+                INVALID_JSON,
+                f"{path or 'message'}: string contains \\u0000 or an unpaired surrogate",
+                field=path or None,
+            )
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_storable(key, path)
+            _check_storable(item, f"{path}.{key}" if path else key)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_storable(item, f"{path}[{i}]")
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

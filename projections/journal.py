@@ -1,0 +1,116 @@
+"""Projections of journal runs: ``journal_runs``, ``journal_entries``, ``journal_entry_lines``.
+
+- ``journal_run.completed`` adds the run;
+- ``journal_entry.created`` adds the entry and its lines (its transactions are marked by
+  the pending projection);
+- ``journal_entry.cancelled`` sets the entry cancelled (its transactions are released by
+  the pending projection);
+- ``journal_run.cancelled`` sets the run cancelled, unless it kept transferred entries;
+- ``journal_entry.transfer_status_changed`` sets the entry's transfer status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import asyncpg
+
+from projections.segments import apply_in_order
+
+NAME = "journal"
+TABLES = ("journal_runs", "journal_entries", "journal_entry_lines")
+
+_RUN = """
+INSERT INTO journal_runs (number, scope, target_period, start_date, end_date,
+                          journal_entry_date, transaction_types, status, transaction_count,
+                          entry_numbers, event_position)
+SELECT d ->> 'number', coalesce(d ->> 'org', ''), d -> 'target' ->> 'period',
+       (d -> 'target' ->> 'start_date')::date, (d -> 'target' ->> 'end_date')::date,
+       (d ->> 'journal_entry_date')::date,
+       ARRAY(SELECT jsonb_array_elements_text(d -> 'transaction_types')),
+       d ->> 'status', (d ->> 'transaction_count')::bigint,
+       ARRAY(SELECT jsonb_array_elements_text(d -> 'journal_entry_numbers')), e.position
+FROM events e, LATERAL (SELECT e.payload -> 'data') AS x(d)
+WHERE e.position = ANY($1)
+"""
+
+_ENTRY = """
+INSERT INTO journal_entries (number, journal_run, scope, accounting_period,
+                             journal_entry_date, transaction_type, currency, debit_account,
+                             segments, total_debit, total_credit, transaction_count, status,
+                             transfer_status, event_position)
+SELECT d ->> 'number', d ->> 'journal_run', coalesce(d ->> 'org', ''),
+       d ->> 'accounting_period', (d ->> 'journal_entry_date')::date,
+       d ->> 'transaction_type', d ->> 'currency', e.payload -> 'internal' ->> 'debit_account',
+       d -> 'segments', (d ->> 'total_debit')::numeric, (d ->> 'total_credit')::numeric,
+       (d ->> 'transaction_count')::bigint, d ->> 'status', d ->> 'transfer_status',
+       e.position
+FROM events e, LATERAL (SELECT e.payload -> 'data') AS x(d)
+WHERE e.position = ANY($1)
+"""
+
+_LINES = """
+INSERT INTO journal_entry_lines (journal_entry, account, side, amount)
+SELECT e.payload -> 'data' ->> 'number', l.account, l.side, l.amount
+FROM events e
+CROSS JOIN LATERAL jsonb_to_recordset(e.payload -> 'data' -> 'lines')
+    AS l(account text, side text, amount numeric)
+WHERE e.position = ANY($1)
+"""
+
+_ENTRY_CANCELLED = """
+UPDATE journal_entries j SET status = 'cancelled'
+FROM events e WHERE e.position = ANY($1) AND j.number = e.payload -> 'data' ->> 'number'
+"""
+
+_RUN_CANCELLED = """
+UPDATE journal_runs r SET status = 'cancelled'
+FROM events e
+WHERE e.position = ANY($1) AND r.number = e.payload -> 'data' ->> 'number'
+  AND jsonb_array_length(e.payload -> 'data' -> 'kept_entries') = 0
+"""
+
+_TRANSFER = """
+UPDATE journal_entries j SET transfer_status = latest.status
+FROM (
+    SELECT DISTINCT ON (e.payload -> 'data' ->> 'number')
+           e.payload -> 'data' ->> 'number' AS number, e.payload -> 'data' ->> 'to' AS status
+    FROM events e WHERE e.position = ANY($1)
+    ORDER BY e.payload -> 'data' ->> 'number', e.position DESC
+) AS latest
+WHERE j.number = latest.number
+"""
+
+
+async def _entries(conn: asyncpg.Connection, positions: list[int]) -> None:
+    await conn.execute(_ENTRY, positions)
+    await conn.execute(_LINES, positions)
+
+
+def _statement(sql: str):  # type: ignore[no-untyped-def]
+    async def run(conn: asyncpg.Connection, positions: list[int]) -> None:
+        await conn.execute(sql, positions)
+
+    return run
+
+
+HANDLERS = {
+    "journal_run.completed": _statement(_RUN),
+    "journal_entry.created": _entries,
+    "journal_entry.cancelled": _statement(_ENTRY_CANCELLED),
+    "journal_run.cancelled": _statement(_RUN_CANCELLED),
+    "journal_entry.transfer_status_changed": _statement(_TRANSFER),
+}
+
+
+async def apply(
+    conn: asyncpg.Connection, first: int, last: int, positions: Sequence[int] | None = None
+) -> None:
+    await apply_in_order(conn, first, last, positions, HANDLERS)
+
+
+async def reset(conn: asyncpg.Connection) -> None:
+    # DELETE, not TRUNCATE: pending_transactions refers to entries (deferred foreign key).
+    await conn.execute("DELETE FROM journal_entry_lines")
+    await conn.execute("DELETE FROM journal_entries")
+    await conn.execute("DELETE FROM journal_runs")

@@ -1,0 +1,84 @@
+"""Projections of the operator's commands: ``ledger_settings``, ``orgs``, ``accounting_periods``.
+
+- ``settings.changed`` replaces the single settings row;
+- ``org.created`` adds the org (its open-ended period comes as its own ``period.created``);
+- ``period.created`` adds a period to its scope;
+- ``period.status_changed`` moves a period between open, pending_close and closed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import asyncpg
+
+from projections.segments import apply_in_order
+
+NAME = "ledger"
+TABLES = ("ledger_settings", "orgs", "accounting_periods")
+
+_SETTINGS = """
+INSERT INTO ledger_settings (settlement, harmonization, multi_org, event_position)
+SELECT d ->> 'settlement', (d ->> 'harmonization')::boolean, (d ->> 'multi_org')::boolean,
+       e.position
+FROM events e, LATERAL (SELECT e.payload -> 'data') AS x(d)
+WHERE e.position = ANY($1)
+ORDER BY e.position DESC
+LIMIT 1
+ON CONFLICT (singleton) DO UPDATE
+SET settlement = EXCLUDED.settlement, harmonization = EXCLUDED.harmonization,
+    multi_org = EXCLUDED.multi_org, event_position = EXCLUDED.event_position
+"""
+
+_ORG = """
+INSERT INTO orgs (name, event_position)
+SELECT e.payload -> 'data' ->> 'name', e.position FROM events e WHERE e.position = ANY($1)
+"""
+
+_PERIOD = """
+INSERT INTO accounting_periods (scope, name, start_date, end_date, fiscal_year,
+                                fiscal_quarter, status, open_ended, event_position)
+SELECT d ->> 'scope', d ->> 'name', (d ->> 'start_date')::date, (d ->> 'end_date')::date,
+       (d ->> 'fiscal_year')::int, (d ->> 'fiscal_quarter')::int, 'open',
+       (d ->> 'open_ended')::boolean, e.position
+FROM events e, LATERAL (SELECT e.payload -> 'data') AS x(d)
+WHERE e.position = ANY($1)
+"""
+
+_PERIOD_STATUS = """
+UPDATE accounting_periods p
+SET status = latest.status
+FROM (
+    SELECT DISTINCT ON (d ->> 'scope', d ->> 'name')
+           d ->> 'scope' AS scope, d ->> 'name' AS name, d ->> 'to' AS status
+    FROM events e, LATERAL (SELECT e.payload -> 'data') AS x(d)
+    WHERE e.position = ANY($1)
+    ORDER BY d ->> 'scope', d ->> 'name', e.position DESC
+) AS latest
+WHERE p.scope = latest.scope AND p.name = latest.name
+"""
+
+
+def _statement(sql: str):  # type: ignore[no-untyped-def]
+    async def run(conn: asyncpg.Connection, positions: list[int]) -> None:
+        await conn.execute(sql, positions)
+
+    return run
+
+
+HANDLERS = {
+    "settings.changed": _statement(_SETTINGS),
+    "org.created": _statement(_ORG),
+    "period.created": _statement(_PERIOD),
+    "period.status_changed": _statement(_PERIOD_STATUS),
+}
+
+
+async def apply(
+    conn: asyncpg.Connection, first: int, last: int, positions: Sequence[int] | None = None
+) -> None:
+    await apply_in_order(conn, first, last, positions, HANDLERS)
+
+
+async def reset(conn: asyncpg.Connection) -> None:
+    await conn.execute("TRUNCATE ledger_settings, orgs, accounting_periods")

@@ -1,0 +1,139 @@
+"""Projection ``pending_transactions``: every transaction line the ledger has accepted.
+
+How a stored event changes it:
+
+- a billing document event (``invoice.posted``, ``payment.applied``, ...) inserts one row per
+  transaction line, with the facts as sent (after inheritance from the document);
+- ``transactions.status_changed`` sets the status of the rows it names; within one apply,
+  the latest change of a transaction wins;
+- ``journal_entry.created`` marks the transactions it lists as journaled in that entry;
+- ``journal_entry.cancelled`` releases the entry's transactions for the next run.
+
+The same two statements run inline (the positions just appended) and in a rebuild (a range
+of positions), so the two paths cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import asyncpg
+
+from projections.segments import apply_in_order
+
+NAME = "pending_transactions"
+TABLES = ("pending_transactions",)
+STATUS_CHANGED = "transactions.status_changed"
+BILLING_DOCUMENT_TYPES = ",".join(
+    sorted(
+        {
+            "invoice.posted", "debit_memo.posted", "credit_memo.posted", "credit_memo.applied",
+            "credit_memo.unapplied", "payment.processed", "payment.applied",
+            "payment.unapplied", "refund.processed", "adjustment.processed",
+            "revenue.recognized", "fx.unrealized_gain_loss",
+        }
+    )
+)
+
+_EVENT_FILTER = "e.position BETWEEN $1 AND $2 AND ($3::bigint[] IS NULL OR e.position = ANY($3))"
+
+INSERT_LINES = f"""
+INSERT INTO pending_transactions (
+    type, id, subtype, org, date, status, amount, currency, debit_account, credit_account,
+    segments, document_number, account_number, accounting_period, recognition_rule,
+    event_position)
+SELECT t.type, t.id, t.subtype, e.org, t.date, t.status, t.amount, t.currency,
+       coalesce(t.debit_account, ''), coalesce(t.credit_account, ''),
+       coalesce(t.segments, '{{}}'::jsonb), t.document_number, t.account_number,
+       t.accounting_period, t.recognition_rule, e.position
+FROM events e
+CROSS JOIN LATERAL jsonb_to_recordset(e.payload -> 'data' -> 'transactions') AS t(
+    id text, type text, subtype text, date date, status text, amount numeric,
+    currency text, debit_account text, credit_account text, segments jsonb,
+    document_number text, account_number text, accounting_period text,
+    recognition_rule text)
+WHERE {_EVENT_FILTER}
+  AND e.event_type = ANY('{{{BILLING_DOCUMENT_TYPES}}}'::text[])
+ORDER BY e.position
+"""
+
+APPLY_STATUS_CHANGES = f"""
+UPDATE pending_transactions p
+SET status = latest.status, status_position = latest.position
+FROM (
+    SELECT DISTINCT ON (c.type, c.id) c.type, c.id, c.status, e.position
+    FROM events e
+    CROSS JOIN LATERAL ROWS FROM (
+        jsonb_to_recordset(e.payload -> 'data' -> 'changes') AS (type text, id text, status text)
+    ) WITH ORDINALITY AS c(type, id, status, n)
+    WHERE {_EVENT_FILTER}
+      AND e.event_type = '{STATUS_CHANGED}'
+    ORDER BY c.type, c.id, e.position DESC, c.n DESC
+) AS latest
+WHERE p.type = latest.type AND p.id = latest.id
+"""
+
+
+MARK_JOURNALED = """
+UPDATE pending_transactions p
+SET journal_entry = m.number
+FROM (
+    SELECT e.payload -> 'data' ->> 'number' AS number, k ->> 0 AS type, k ->> 1 AS id
+    FROM events e
+    CROSS JOIN LATERAL jsonb_array_elements(e.payload -> 'internal' -> 'members') AS k
+    WHERE e.position = ANY($1)
+) AS m
+WHERE p.type = m.type AND p.id = m.id
+"""
+
+RELEASE = """
+UPDATE pending_transactions p
+SET journal_entry = NULL
+FROM events e
+WHERE e.position = ANY($1) AND p.journal_entry = e.payload -> 'data' ->> 'number'
+"""
+
+
+async def _mark(conn: asyncpg.Connection, positions: list[int]) -> None:
+    await conn.execute(MARK_JOURNALED, positions)
+
+
+async def _release(conn: asyncpg.Connection, positions: list[int]) -> None:
+    await conn.execute(RELEASE, positions)
+
+
+JOURNAL_HANDLERS = {"journal_entry.created": _mark, "journal_entry.cancelled": _release}
+
+
+async def apply(
+    conn: asyncpg.Connection,
+    first: int,
+    last: int,
+    positions: Sequence[int] | None = None,
+) -> None:
+    """Fold the events in ``first..last`` (only ``positions`` if given) into the table."""
+    args = (first, last, list(positions) if positions is not None else None)
+    await conn.execute(INSERT_LINES, *args)
+    await conn.execute(APPLY_STATUS_CHANGES, *args)
+    await apply_in_order(conn, first, last, positions, JOURNAL_HANDLERS)
+
+
+async def reset(conn: asyncpg.Connection) -> None:
+    await conn.execute("TRUNCATE pending_transactions")
+
+
+_KNOWN_KEYS = """
+SELECT p.type, p.id
+FROM pending_transactions p
+JOIN unnest($1::text[], $2::text[]) AS k(type, id) ON p.type = k.type AND p.id = k.id
+"""
+
+
+async def known_transactions(
+    conn: asyncpg.Connection, keys: Sequence[tuple[str, str]]
+) -> set[tuple[str, str]]:
+    """Which (type, id) pairs are already in the projection (used to validate input)."""
+    if not keys:
+        return set()
+    rows = await conn.fetch(_KNOWN_KEYS, [k[0] for k in keys], [k[1] for k in keys])
+    return {(r["type"], r["id"]) for r in rows}

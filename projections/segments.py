@@ -1,0 +1,45 @@
+"""Apply command events in log order, a run of same-type events at a time.
+
+Billing events commute (one row per transaction line), but command events do not: an entry
+cancelled and a later run that takes its released transactions must apply in that order.
+Consecutive events of one type do commute, so each such run is one set-based statement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+
+import asyncpg
+
+Handler = Callable[[asyncpg.Connection, list[int]], Awaitable[None]]
+
+_SELECT = """
+SELECT position, event_type FROM events
+WHERE position BETWEEN $1 AND $2 AND ($3::bigint[] IS NULL OR position = ANY($3))
+  AND event_type = ANY($4::text[])
+ORDER BY position
+"""
+
+
+async def apply_in_order(
+    conn: asyncpg.Connection,
+    first: int,
+    last: int,
+    positions: Sequence[int] | None,
+    handlers: Mapping[str, Handler],
+) -> None:
+    rows = await conn.fetch(
+        _SELECT, first, last, list(positions) if positions is not None else None, list(handlers)
+    )
+    segment: list[int] = []
+    current: str | None = None
+    for row in rows:
+        if row["event_type"] != current and segment:
+            assert current is not None
+            await handlers[current](conn, segment)
+            segment = []
+        current = row["event_type"]
+        segment.append(row["position"])
+    if segment:
+        assert current is not None
+        await handlers[current](conn, segment)

@@ -1,0 +1,28 @@
+"""The ``ledger`` command line (CONTRACT.md §3)."""
+
+from __future__ import annotations
+
+import typer
+
+from services.cli import journal_cmds, pipeline, setup_cmds
+
+app = typer.Typer(
+    name="ledger",
+    help="billing-ledger: billing events in, balanced summary journal entries out.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+app.command()(pipeline.publish)
+app.command()(pipeline.serve)
+app.command()(pipeline.status)
+app.command()(pipeline.schema)
+app.add_typer(setup_cmds.settings_app, name="settings")
+app.add_typer(setup_cmds.orgs_app, name="orgs")
+app.add_typer(setup_cmds.periods_app, name="periods")
+app.add_typer(journal_cmds.runs_app, name="journal-runs")
+app.add_typer(journal_cmds.entries_app, name="journal-entries")
+app.command()(journal_cmds.pending)
+app.command()(journal_cmds.unlabeled)
+
+__all__ = ["app"]

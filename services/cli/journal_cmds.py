@@ -1,0 +1,231 @@
+"""``ledger journal-runs``, ``ledger journal-entries``, ``ledger pending``, ``ledger unlabeled``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import typer
+
+from events.journal_rules import JournalRunRequest
+from services.cli.output import JSON_OPTION, console, handles_errors, print_json, table
+from services.cli.runtime import run_with_store
+from services.cli.setup_cmds import ORG_OPTION, parse_date
+from services.config import Settings
+from services.journal import entries as entry_commands
+from services.journal import views
+from services.journal.run import create_journal_run
+from services.reports import pending_report, unlabeled_report
+
+runs_app = typer.Typer(help="Journal runs: turn pending transactions into summary entries.")
+entries_app = typer.Typer(help="Summary journal entries.")
+
+
+def print_entries(entries: list[dict[str, Any]], title: str = "journal entries") -> None:
+    rows: list[list[Any]] = []
+    for e in entries:
+        for i, line in enumerate(e["lines"]):
+            head = i == 0
+            rows.append([
+                e["number"] if head else "", e["transaction_type"] if head else "",
+                e["currency"] if head else "", e["transaction_count"] if head else "",
+                line["account"],
+                line["amount"] if line["side"] == "debit" else "",
+                line["amount"] if line["side"] == "credit" else "",
+                e["status"] if head else "",
+            ])
+    console.print(table(title, ["entry", "type", "currency", "count", "account", "debit",
+                                "credit", "status"], rows))
+
+
+def print_run(run: dict[str, Any]) -> None:
+    target = run["target"]
+    console.print(
+        f"[bold]{run['number'] or '(dry run)'}[/bold] {run['status']}  org "
+        f"{run['org'] or '(unlabeled)'}  {target['period']} {target['start_date']}.."
+        f"{target['end_date']}  JE date {run['journal_entry_date']}  "
+        f"{run['transaction_count']} transactions  entries "
+        f"{', '.join(run['journal_entry_numbers']) or '-'}"
+    )
+
+
+@runs_app.command("create")
+@handles_errors()
+def runs_create(
+    types: str = typer.Option(..., "--types", help="Types or categories, comma-separated."),
+    org: str | None = typer.Option(None, "--org"),
+    period: str | None = typer.Option(None, "--period"),
+    on_date: str | None = typer.Option(None, "--date"),
+    start: str | None = typer.Option(None, "--start"),
+    end: str | None = typer.Option(None, "--end"),
+    je_date: str | None = typer.Option(None, "--je-date"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show the entries; write nothing."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Create a journal run over one target: a period, a date, or a start..end range."""
+    request = JournalRunRequest(
+        types=tuple(t.strip() for t in types.split(",") if t.strip()),
+        org=org,
+        period=period,
+        date=parse_date(on_date, "--date") if on_date else None,
+        start=parse_date(start, "--start") if start else None,
+        end=parse_date(end, "--end") if end else None,
+        journal_entry_date=parse_date(je_date, "--je-date") if je_date else None,
+    )
+
+    async def work(_s: Settings, pool: asyncpg.Pool) -> dict[str, Any]:
+        result = await create_journal_run(pool, request, dry_run=dry_run)
+        if not dry_run:
+            result["entries"] = await views.list_entries(pool, run=result["number"])
+        return result
+
+    result = run_with_store(work)
+    entries = result.pop("entries")
+    if as_json:
+        print_json(result | ({"entries": entries} if dry_run else {}))
+        return
+    print_run(result)
+    if entries:
+        print_entries(entries)
+
+
+@runs_app.command("show")
+@handles_errors()
+def runs_show(number: str, as_json: bool = JSON_OPTION) -> None:
+    """Show one journal run."""
+    run = run_with_store(lambda _s, pool: views.get_run(pool, number))
+    print_json(run) if as_json else print_run(run)
+
+
+@runs_app.command("list")
+@handles_errors()
+def runs_list(as_json: bool = JSON_OPTION) -> None:
+    """List journal runs."""
+    runs = run_with_store(lambda _s, pool: views.list_runs(pool))
+    if as_json:
+        print_json(runs)
+    else:
+        for run in runs:
+            print_run(run)
+
+
+@runs_app.command("cancel")
+@handles_errors()
+def runs_cancel(number: str, as_json: bool = JSON_OPTION) -> None:
+    """Cancel a run's entries; transferred entries are kept and named."""
+    result = run_with_store(lambda _s, pool: entry_commands.cancel_run(pool, number))
+    if as_json:
+        print_json(result)
+    else:
+        console.print(f"{number}: cancelled {', '.join(result['cancelled_entries']) or 'none'}; "
+                      f"kept {', '.join(result['kept_entries']) or 'none'}; run {result['status']}")
+
+
+@entries_app.command("list")
+@handles_errors()
+def entries_list(
+    run: str | None = typer.Option(None, "--run"),
+    org: str | None = ORG_OPTION,
+    period: str | None = typer.Option(None, "--period"),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """List journal entries."""
+    found = run_with_store(
+        lambda _s, pool: views.list_entries(pool, run=run, org=org, period=period)
+    )
+    print_json(found) if as_json else print_entries(found)
+
+
+@entries_app.command("show")
+@handles_errors()
+def entries_show(number: str, as_json: bool = JSON_OPTION) -> None:
+    """Show one journal entry with its lines."""
+    entry = run_with_store(lambda _s, pool: views.get_entry(pool, number))
+    print_json(entry) if as_json else print_entries([entry], title=number)
+
+
+@entries_app.command("cancel")
+@handles_errors()
+def entries_cancel(number: str, as_json: bool = JSON_OPTION) -> None:
+    """Cancel an entry; its transactions go back to pending."""
+    result = run_with_store(lambda _s, pool: entry_commands.cancel_entry(pool, number))
+    if as_json:
+        print_json(result)
+    else:
+        console.print(f"{number} cancelled; {result['released_transaction_count']} released")
+
+
+@entries_app.command("transfer")
+@handles_errors()
+def entries_transfer(
+    number: str,
+    status: str = typer.Option(..., "--status", help="no|processing|yes|error|ignore"),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Record the GL integration's transfer status of an entry."""
+    result = run_with_store(
+        lambda _s, pool: entry_commands.set_transfer_status(pool, number, status)
+    )
+    if as_json:
+        print_json(result)
+    else:
+        console.print(f"{number}: transfer status {result['from']} -> {result['to']}")
+
+
+@entries_app.command("export")
+@handles_errors()
+def entries_export(
+    number: str,
+    out: Path | None = typer.Option(None, "-o", "--output", help="File (stdout if omitted)."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Transaction detail CSV of a created entry, streamed."""
+
+    async def work(_s: Settings, pool: asyncpg.Pool) -> int:
+        if out is None:
+            async def to_stdout(chunk: bytes) -> None:
+                sys.stdout.buffer.write(chunk)
+
+            return await entry_commands.export_entry_csv(pool, number, to_stdout)
+        with out.open("wb") as handle:
+            async def to_file(chunk: bytes) -> None:
+                handle.write(chunk)
+
+            return await entry_commands.export_entry_csv(pool, number, to_file)
+
+    count = run_with_store(work)
+    if out is not None:
+        if as_json:
+            print_json({"number": number, "file": str(out), "transaction_count": count})
+        else:
+            console.print(f"wrote {count} transactions of {number} to {out}")
+
+
+def pending(org: str | None = ORG_OPTION, as_json: bool = JSON_OPTION) -> None:
+    """The pending set: counts and sums by scope, type and period; held and excluded too."""
+    rows = run_with_store(lambda _s, pool: pending_report(pool, org))
+    if as_json:
+        print_json(rows)
+        return
+    console.print(table(
+        "pending transactions",
+        ["org", "type", "period", "currency", "state", "reason", "count", "amount"],
+        [[r["org"] or "(unlabeled)", r["transaction_type"], r["period"], r["currency"],
+          r["state"], r["reason"], r["count"], r["amount"]] for r in rows],
+    ))
+
+
+def unlabeled(as_json: bool = JSON_OPTION) -> None:
+    """Reconciliation report: transactions in the unlabeled scope, per period."""
+    rows = run_with_store(lambda _s, pool: unlabeled_report(pool))
+    if as_json:
+        print_json(rows)
+        return
+    console.print(table(
+        "unlabeled transactions",
+        ["period", "type", "id", "date", "amount", "currency", "document", "label", "state"],
+        [[r["period"], r["transaction_type"], r["id"], r["date"], r["amount"], r["currency"],
+          r["document_number"], r["org_label"], r["state"]] for r in rows],
+    ))

@@ -1,0 +1,116 @@
+"""Commands that move billing events: publish, serve, status, schema."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from pathlib import Path
+
+import asyncpg
+import typer
+from rich.progress import Progress
+
+from services.cli.output import JSON_OPTION, console, handles_errors, print_json, table
+from services.cli.runtime import run_with_store
+from services.config import Settings, load_settings
+from services.embedded import resolved_servers
+from services.errors import NotFound
+from services.ingest.app import install_stop_signals, run_ingest
+from services.kafka_io import publish_values
+from services.status import status_report
+
+
+def publish(
+    file: Path = typer.Argument(..., help="JSON Lines file, one billing event per line."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Send billing events to Kafka, keyed by org (tests, backfills)."""
+    _publish(file, as_json)
+
+
+@handles_errors()
+def _publish(file: Path, as_json: bool) -> None:
+    if not file.exists():
+        raise NotFound("file_not_found", f"no such file: {file}")
+    values = [line.rstrip(b"\n") for line in file.read_bytes().splitlines() if line.strip()]
+    with resolved_servers(load_settings()) as settings:
+        assert settings.kafka_bootstrap
+        with Progress(console=console, transient=True, disable=as_json) as progress:
+            task = progress.add_task("publishing", total=len(values))
+            sent = asyncio.run(
+                publish_values(
+                    settings.kafka_bootstrap,
+                    settings.topic_billing,
+                    values,
+                    on_sent=lambda n: progress.advance(task, n),
+                )
+            )
+    if as_json:
+        print_json({"published": sent, "topic": settings.topic_billing})
+    else:
+        console.print(f"published {sent} events to {settings.topic_billing}")
+
+
+def serve(
+    ingest: bool = typer.Option(False, "--ingest", help="Consume billing.events."),
+    publisher: bool = typer.Option(False, "--publisher", help="Relay the outbox to Kafka."),
+    api: bool = typer.Option(False, "--api", help="Serve the HTTP API and /metrics."),
+) -> None:
+    """Run the service (all parts when none is named) until SIGTERM."""
+    everything = not (ingest or publisher or api)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s"
+    )
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+
+    async def work(settings: Settings, pool: asyncpg.Pool) -> None:
+        stop = asyncio.Event()
+        install_stop_signals(stop)
+        tasks = []
+        if ingest or everything:
+            tasks.append(asyncio.create_task(run_ingest(settings, pool, stop)))
+        if not tasks:
+            await stop.wait()
+        await asyncio.gather(*tasks)
+
+    run_with_store(work)
+
+
+def status(as_json: bool = JSON_OPTION) -> None:
+    """Consumer lag, store head, outbox backlog, pending count, DLQ count."""
+    report = run_with_store(status_report)
+    if as_json:
+        print_json(report)
+        return
+    console.print(
+        f"store head [bold]{report['store_head']}[/bold]  lag [bold]{report['lag']}[/bold]  "
+        f"pending {report['pending']}  dlq {report['dlq']}  outbox {report['outbox_backlog']}"
+    )
+    console.print(
+        table(
+            "billing.events partitions",
+            ["partition", "stored offset", "end offset", "lag"],
+            [[p["partition"], p["stored_offset"], p["end_offset"], p["lag"]]
+             for p in report["partitions"]],
+        )
+    )
+
+
+def schema(
+    out: Path = typer.Option(Path("docs/schemas"), "--out", "-o", help="Folder to write into."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Write the JSON Schema of every event (inbound and outbound) to a folder."""
+    from events import json_schemas
+
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, document in sorted(json_schemas().items()):
+        path = out / f"{name}.schema.json"
+        path.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        written.append(str(path))
+    if as_json:
+        print_json({"written": written})
+    else:
+        console.print(f"wrote {len(written)} schemas to {out}")

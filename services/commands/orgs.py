@@ -1,0 +1,40 @@
+"""``ledger orgs``: org units. Creating one creates its open-ended period (DOMAIN.md §2)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from services.commands.recording import (
+    admin_transaction,
+    command_event,
+    open_ended_period_event,
+    record,
+)
+from services.errors import Conflict, RejectedInput
+
+RESERVED = {"unlabeled"}
+
+
+async def create_org(pool: asyncpg.Pool, name: str) -> dict[str, Any]:
+    name = name.strip()
+    if not name:
+        raise RejectedInput("org_name_required", "an org needs a name")
+    if name.lower() in RESERVED:
+        raise RejectedInput("org_name_reserved", f"{name!r} names the unlabeled scope")
+    async with admin_transaction(pool) as conn:
+        if await conn.fetchval("SELECT EXISTS (SELECT 1 FROM orgs WHERE name = $1)", name):
+            raise Conflict("org_exists", f"org {name!r} already exists")
+        await record(
+            conn,
+            [command_event("org.created", f"org:{name}", {"name": name}, org=name),
+             open_ended_period_event(name)],
+        )
+    return {"name": name}
+
+
+async def list_orgs(pool: asyncpg.Pool) -> list[dict[str, Any]]:
+    async with pool.acquire() as conn:
+        rows = await conn.fetch("SELECT name FROM orgs ORDER BY name")
+    return [{"name": r["name"]} for r in rows]

@@ -1,0 +1,1 @@
+"""Kafka ``billing.events`` -> event store, exactly-once in effect."""

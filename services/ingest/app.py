@@ -1,0 +1,207 @@
+"""The ingest service: a FastStream batch subscriber on ``billing.events``.
+
+Offsets live in PostgreSQL, so the subscriber acks manually (Kafka commits are only
+informative) and, on every partition assignment, seeks to the offsets the store holds.
+A bad message is never retried: it goes to the DLQ and its offset is stored with the batch.
+A failing database is different: the batch is retried with backoff and no offset moves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+from aiokafka import ConsumerRebalanceListener, TopicPartition
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker, KafkaMessage, Topic
+from faststream.kafka.subscriber.usecase import LogicSubscriber
+
+from services.config import Settings
+from services.ingest.records import InboundRecord, Rejection
+from services.ingest.writer import BatchResult, stored_offsets, write_batch
+
+log = logging.getLogger("ledger.ingest")
+
+#: Producer and fetch limits far above ``max_message_bytes`` so an oversized message can
+#: still be read, judged ``too_large`` and copied to the DLQ.
+KAFKA_MESSAGE_CEILING = 16 * 1024 * 1024
+
+
+class SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]
+    """On assignment, resume each partition where the store says, not where Kafka says."""
+
+    def __init__(self, pool: asyncpg.Pool, group_id: str, topic: str) -> None:
+        self.pool = pool
+        self.group_id = group_id
+        self.topic = topic
+        self.subscriber: LogicSubscriber[Any] | None = None
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        return None
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        consumer = self.subscriber.consumer if self.subscriber is not None else None
+        if consumer is None or not assigned:
+            return
+        offsets = await stored_offsets(self.pool, self.group_id, self.topic)
+        fresh = []
+        for tp in assigned:
+            if tp.partition in offsets:
+                consumer.seek(tp, offsets[tp.partition])
+            else:
+                fresh.append(tp)
+        if fresh:
+            await consumer.seek_to_beginning(*fresh)
+        log.info(
+            "assigned partitions %s of %s, resuming at stored offsets %s",
+            ",".join(str(tp.partition) for tp in sorted(assigned)),
+            self.topic,
+            offsets,
+        )
+
+
+@dataclass
+class IngestStats:
+    """Running totals, for status output, tests and metrics."""
+
+    batches: int = 0
+    read: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    retries: int = 0
+    listeners: list[Callable[[BatchResult], None]] = field(default_factory=list)
+
+    def add(self, result: BatchResult) -> None:
+        self.batches += 1
+        self.read += result.read
+        self.stored += result.stored
+        self.duplicates += result.duplicates
+        self.rejected += result.rejected
+        for listener in self.listeners:
+            listener(result)
+
+
+def build_broker(settings: Settings) -> KafkaBroker:
+    """A broker whose producer waits for all replicas and can carry any message we read."""
+    assert settings.kafka_bootstrap, "kafka_bootstrap must be resolved before building a broker"
+    return KafkaBroker(
+        settings.kafka_bootstrap,
+        acks="all",
+        enable_idempotence=False,
+        max_request_size=KAFKA_MESSAGE_CEILING,
+        max_batch_size=KAFKA_MESSAGE_CEILING,
+        graceful_timeout=30.0,
+        log_level=logging.WARNING,
+    )
+
+
+async def _raw_bodies(msg: Any) -> Any:
+    """Skip FastStream's JSON decoding: the ingest parses (and judges) the bytes itself."""
+    return msg.body
+
+
+def add_ingest_subscriber(
+    broker: KafkaBroker,
+    settings: Settings,
+    pool: asyncpg.Pool,
+    stats: IngestStats | None = None,
+) -> IngestStats:
+    """Register the batch subscriber and the DLQ publisher on ``broker``."""
+    stats = stats or IngestStats()
+    listener = SeekToStoredOffsets(pool, settings.consumer_group, settings.topic_billing)
+    dlq = broker.publisher(
+        Topic(settings.topic_dlq, num_partitions=settings.topic_partitions),
+        title="billing.events.dlq",
+        description="Rejected inbound messages: original key and bytes, ledger-error headers.",
+    )
+
+    async def publish_rejection(rejection: Rejection) -> None:
+        await dlq.publish(
+            rejection.record.value,
+            key=rejection.record.key,
+            headers=rejection.dlq_headers(),
+        )
+
+    subscriber = broker.subscriber(
+        Topic(settings.topic_billing, num_partitions=settings.topic_partitions),
+        batch=True,
+        group_id=settings.consumer_group,
+        max_records=settings.batch_max_records,
+        batch_timeout_ms=settings.batch_timeout_ms,
+        ack_policy=AckPolicy.MANUAL,
+        auto_offset_reset="earliest",
+        session_timeout_ms=settings.session_timeout_ms,
+        heartbeat_interval_ms=settings.heartbeat_interval_ms,
+        max_partition_fetch_bytes=KAFKA_MESSAGE_CEILING,
+        fetch_max_bytes=4 * KAFKA_MESSAGE_CEILING,
+        listener=listener,
+        decoder=_raw_bodies,
+        title="billing.events",
+        description="Inbound billing events (CONTRACT.md §2), stored exactly once by event_id.",
+    )
+    listener.subscriber = subscriber
+
+    @subscriber
+    async def ingest_batch(body: Any, msg: KafkaMessage) -> None:
+        records = [InboundRecord.from_consumer_record(r) for r in msg.raw_message]
+        result = await retry_until_stored(
+            lambda: write_batch(
+                pool,
+                records,
+                group_id=settings.consumer_group,
+                max_bytes=settings.max_message_bytes,
+                publish_rejection=publish_rejection,
+            ),
+            stats,
+            settings.db_retry_max_seconds,
+        )
+        stats.add(result)
+        await msg.ack()
+
+    return stats
+
+
+async def retry_until_stored(
+    attempt: Callable[[], Awaitable[BatchResult]], stats: IngestStats, max_delay: float
+) -> BatchResult:
+    """Retry a batch until it is stored: nothing is skipped while the database is away."""
+    delay = 0.1
+    while True:
+        try:
+            return await attempt()
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # every failure here is the store's, never the message's
+            stats.retries += 1
+            log.warning("batch not stored (%s: %s); retrying in %.1fs", type(error).__name__,
+                        error, delay)
+            await asyncio.sleep(delay)  # backoff, not synchronisation
+            delay = min(delay * 2, max_delay)
+
+
+async def run_ingest(
+    settings: Settings,
+    pool: asyncpg.Pool,
+    stop: asyncio.Event,
+    stats: IngestStats | None = None,
+) -> IngestStats:
+    """Consume until ``stop`` is set, then finish the batch in hand and leave the group."""
+    broker = build_broker(settings)
+    stats = add_ingest_subscriber(broker, settings, pool, stats)
+    async with broker:
+        await broker.start()
+        await stop.wait()
+    return stats
+
+
+def install_stop_signals(stop: asyncio.Event) -> None:
+    """SIGTERM and SIGINT ask for a graceful stop (the batch in hand is finished)."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)

@@ -1,0 +1,167 @@
+"""Sort a batch of records into new events, duplicates and refusals. No I/O.
+
+The rules, in the order they are checked for each record (CONTRACT.md §2):
+
+1. the message must parse (``events.parse_billing_event``: too_large, invalid_json,
+   invalid_envelope, unknown_event_type, invalid_payload);
+2. an ``event_id`` seen before with the same body is a duplicate (stored once), with a
+   different body a ``duplicate_conflict``;
+3. a transaction line whose (type, id) is already known, from another event or twice in
+   this one, is a ``duplicate_transaction``: a posted transaction's facts never change;
+4. a status change naming a transaction not known yet is an ``unknown_transaction``
+   (replay it from the DLQ once the transaction has arrived).
+
+Records are judged in order, so a line accepted earlier in the batch is "known" to a status
+change later in the same batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from uuid import UUID
+
+from events import (
+    BillingDocumentEvent,
+    BillingEvent,
+    ContractError,
+    StatusChangedEvent,
+    body_hash,
+    canonical_body,
+    parse_billing_event,
+)
+from services.ingest.records import InboundRecord, Rejection
+from services.store.log import NewEvent
+
+DUPLICATE_CONFLICT = "duplicate_conflict"
+DUPLICATE_TRANSACTION = "duplicate_transaction"
+UNKNOWN_TRANSACTION = "unknown_transaction"
+
+TransactionKey = tuple[str, str]
+
+
+@dataclass(slots=True)
+class Parsed:
+    record: InboundRecord
+    event: BillingEvent | None = None
+    error: ContractError | None = None
+
+
+@dataclass(slots=True)
+class Classified:
+    new_events: list[NewEvent] = field(default_factory=list)
+    duplicates: int = 0
+    rejections: list[Rejection] = field(default_factory=list)
+
+
+def parse_all(records: Iterable[InboundRecord], max_bytes: int) -> list[Parsed]:
+    parsed = []
+    for record in records:
+        try:
+            event = parse_billing_event(record.value, max_bytes=max_bytes)
+            parsed.append(Parsed(record, event=event))
+        except ContractError as error:
+            parsed.append(Parsed(record, error=error))
+    return parsed
+
+
+def transaction_keys(event: BillingEvent) -> list[TransactionKey]:
+    if isinstance(event, StatusChangedEvent):
+        return [(c.type, c.id) for c in event.data.changes]
+    return [(line.type, line.id) for line in event.data.transactions]
+
+
+def stream_of(event: BillingEvent) -> str:
+    if isinstance(event, BillingDocumentEvent):
+        return f"document:{event.data.document.number}"
+    return f"status-change:{event.event_id}"
+
+
+def classify(
+    parsed: list[Parsed],
+    stored: Mapping[UUID, bytes],
+    known: set[TransactionKey],
+) -> Classified:
+    """Judge each record against what is stored (``stored`` hashes, ``known`` keys)."""
+    out = Classified()
+    seen: dict[UUID, bytes] = dict(stored)
+    known = set(known)
+    for item in parsed:
+        record, event = item.record, item.event
+        if event is None:
+            assert item.error is not None
+            if _already_refused(record, stored):
+                out.duplicates += 1
+                continue
+            error = item.error
+            out.rejections.append(Rejection(record, error.code, error.detail, error.field))
+            continue
+        body = canonical_body(event)
+        digest = body_hash(event)
+        previous = seen.get(event.event_id)
+        if previous is not None:
+            if previous == digest:
+                out.duplicates += 1
+            elif not _already_refused(record, stored):
+                out.rejections.append(
+                    Rejection(
+                        record,
+                        DUPLICATE_CONFLICT,
+                        f"event_id {event.event_id} was already stored with a different body",
+                        "event_id",
+                    )
+                )
+            else:
+                out.duplicates += 1
+            continue
+        refusal = _transaction_rule(event, known)
+        if refusal is not None:
+            if _already_refused(record, stored):
+                out.duplicates += 1
+            else:
+                out.rejections.append(Rejection(record, *refusal))
+            continue
+        seen[event.event_id] = digest
+        if isinstance(event, BillingDocumentEvent):
+            known.update(transaction_keys(event))
+        out.new_events.append(
+            NewEvent(
+                stream=stream_of(event),
+                event_id=event.event_id,
+                event_type=event.event_type,
+                org=event.org,
+                payload=body.decode("utf-8"),
+                body_hash=digest,
+                metadata=record.metadata,
+            )
+        )
+    return out
+
+
+def _transaction_rule(
+    event: BillingEvent, known: set[TransactionKey]
+) -> tuple[str, str, str] | None:
+    keys = transaction_keys(event)
+    if isinstance(event, StatusChangedEvent):
+        for i, key in enumerate(keys):
+            if key not in known:
+                return (
+                    UNKNOWN_TRANSACTION,
+                    f"status change names transaction {key[0]} {key[1]}, which is not known",
+                    f"data.changes[{i}]",
+                )
+        return None
+    seen: set[TransactionKey] = set()
+    for i, key in enumerate(keys):
+        if key in known or key in seen:
+            return (
+                DUPLICATE_TRANSACTION,
+                f"transaction {key[0]} {key[1]} is already stored; posted facts never change",
+                f"data.transactions[{i}].id",
+            )
+        seen.add(key)
+    return None
+
+
+def _already_refused(record: InboundRecord, stored: Mapping[UUID, bytes]) -> bool:
+    return Rejection(record, "", "").event_id in stored

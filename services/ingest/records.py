@@ -1,0 +1,111 @@
+"""What the ingest handles: raw Kafka records, and the refusals it sends to the DLQ."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from services.store.log import NewEvent
+
+#: Namespace of rejection event ids: one rejection per (topic, partition, offset), so a
+#: re-consumed bad message is recognised as already refused.
+REJECTION_NAMESPACE = uuid.UUID("0b9d1f44-5f1e-4a36-9d1e-6c1a3c9b7e21")
+MESSAGE_REJECTED = "message.rejected"
+
+
+@dataclass(frozen=True, slots=True)
+class InboundRecord:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    headers: tuple[tuple[str, bytes], ...] = ()
+    timestamp_ms: int | None = None
+
+    @classmethod
+    def from_consumer_record(cls, record: Any) -> InboundRecord:
+        return cls(
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            key=record.key,
+            value=record.value or b"",
+            headers=tuple(record.headers or ()),
+            timestamp_ms=record.timestamp,
+        )
+
+    @property
+    def source(self) -> str:
+        """``topic/partition/offset``: where the message came from (the DLQ header)."""
+        return f"{self.topic}/{self.partition}/{self.offset}"
+
+    @property
+    def metadata(self) -> str:
+        return json.dumps(
+            {"topic": self.topic, "partition": self.partition, "offset": self.offset},
+            separators=(",", ":"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A message the ingest refused: the error code is stable, the detail is for people."""
+
+    record: InboundRecord
+    code: str
+    detail: str
+    field: str | None = None
+
+    @property
+    def event_id(self) -> uuid.UUID:
+        return uuid.uuid5(REJECTION_NAMESPACE, self.record.source)
+
+    def dlq_headers(self) -> dict[str, str]:
+        return {
+            "ledger-error": self.code,
+            "ledger-error-detail": self.detail,
+            "ledger-source": self.record.source,
+        }
+
+    def to_event(self, rejected_at: datetime | None = None) -> NewEvent:
+        record = self.record
+        when = (rejected_at or datetime.now(UTC)).isoformat()
+        payload = {
+            "event_id": str(self.event_id),
+            "event_type": MESSAGE_REJECTED,
+            "occurred_at": when,
+            "org": None,
+            "schema_version": 1,
+            "data": {
+                "topic": record.topic,
+                "partition": record.partition,
+                "offset": record.offset,
+                "key": _b64(record.key),
+                "value": _b64(record.value),
+                "headers": [[k, _b64(v)] for k, v in record.headers],
+                "error_code": self.code,
+                "error_detail": self.detail,
+                "error_field": self.field,
+                "rejected_at": when,
+            },
+        }
+        text = json.dumps(payload, separators=(",", ":"), sort_keys=True)
+        return NewEvent(
+            stream=f"rejected:{record.topic}/{record.partition}",
+            event_id=self.event_id,
+            event_type=MESSAGE_REJECTED,
+            org=None,
+            payload=text,
+            body_hash=hashlib.sha256(record.value).digest(),
+            metadata=record.metadata,
+        )
+
+
+def _b64(data: bytes | None) -> str | None:
+    return None if data is None else base64.b64encode(data).decode("ascii")

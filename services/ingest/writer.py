@@ -1,0 +1,95 @@
+"""One PostgreSQL transaction per batch: events, projections and Kafka offsets together.
+
+That single transaction is what turns at-least-once Kafka into exactly-once effect: if the
+process dies anywhere, the batch is read again from the stored offsets and every event in
+it is recognised by its ``event_id``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+import asyncpg
+
+import projections
+from projections import pending
+from services.ingest.classify import Classified, classify, parse_all, transaction_keys
+from services.ingest.records import InboundRecord, Rejection
+from services.store import log
+
+PublishRejection = Callable[[Rejection], Awaitable[None]]
+
+_STORE_OFFSETS = """
+INSERT INTO consumer_offsets (group_id, topic, partition, next_offset)
+SELECT $1, t, p, o FROM unnest($2::text[], $3::int[], $4::bigint[]) AS x(t, p, o)
+ON CONFLICT (group_id, topic, partition) DO UPDATE
+SET next_offset = GREATEST(consumer_offsets.next_offset, EXCLUDED.next_offset),
+    updated_at = now()
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    read: int
+    stored: int
+    duplicates: int
+    rejected: int
+
+
+async def write_batch(
+    pool: asyncpg.Pool,
+    records: Sequence[InboundRecord],
+    *,
+    group_id: str,
+    max_bytes: int,
+    publish_rejection: PublishRejection,
+) -> BatchResult:
+    """Store a batch; refusals go to the DLQ first, so a crash can repeat but never lose one."""
+    parsed = parse_all(records, max_bytes)
+    ids = [p.event.event_id for p in parsed if p.event is not None]
+    ids += [Rejection(r, "", "").event_id for r in records]
+    keys = [key for p in parsed if p.event is not None for key in transaction_keys(p.event)]
+    async with pool.acquire() as conn, conn.transaction():
+        stored = await log.stored_hashes(conn, ids)
+        known = await pending.known_transactions(conn, keys)
+        outcome: Classified = classify(parsed, stored, known)
+        for rejection in outcome.rejections:
+            await publish_rejection(rejection)
+        new = outcome.new_events + [r.to_event() for r in outcome.rejections]
+        positions = await log.append(conn, new)
+        if positions:
+            values = sorted(positions.values())
+            await projections.apply_all(conn, values[0], values[-1], values)
+        await store_offsets(conn, group_id, records)
+    return BatchResult(
+        read=len(records),
+        stored=len(outcome.new_events),
+        duplicates=outcome.duplicates,
+        rejected=len(outcome.rejections),
+    )
+
+
+async def store_offsets(
+    conn: asyncpg.Connection, group_id: str, records: Sequence[InboundRecord]
+) -> None:
+    """Record, per partition, the offset after the last record of the batch."""
+    nexts: dict[tuple[str, int], int] = {}
+    for r in records:
+        key = (r.topic, r.partition)
+        nexts[key] = max(nexts.get(key, 0), r.offset + 1)
+    if not nexts:
+        return
+    topics, partitions, offsets = zip(*((t, p, o) for (t, p), o in nexts.items()), strict=True)
+    await conn.execute(_STORE_OFFSETS, group_id, list(topics), list(partitions), list(offsets))
+
+
+async def stored_offsets(
+    conn: asyncpg.Connection | asyncpg.Pool, group_id: str, topic: str
+) -> dict[int, int]:
+    rows = await conn.fetch(
+        "SELECT partition, next_offset FROM consumer_offsets WHERE group_id = $1 AND topic = $2",
+        group_id,
+        topic,
+    )
+    return {r["partition"]: r["next_offset"] for r in rows}

@@ -1,0 +1,49 @@
+"""``ledger status``: how far behind the ingest is and what is waiting where."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from services.config import Settings
+from services.ingest.writer import stored_offsets
+from services.kafka_io import end_offsets
+from services.store.log import head_position
+
+
+def partition_lag(stored: int | None, end: int) -> int:
+    """Never below zero: Tansu under-reports end offsets after multi-record batches."""
+    return max(0, end - (stored or 0))
+
+
+async def status_report(settings: Settings, pool: asyncpg.Pool) -> dict[str, Any]:
+    assert settings.kafka_bootstrap
+    async with pool.acquire() as conn:
+        head = await head_position(conn)
+        stored = await stored_offsets(conn, settings.consumer_group, settings.topic_billing)
+        pending = await conn.fetchval("SELECT count(*) FROM pending_transactions")
+        dlq = await conn.fetchval("SELECT count(*) FROM rejected_messages")
+        outbox = 0
+        if await conn.fetchval("SELECT to_regclass('outbox') IS NOT NULL"):
+            outbox = await conn.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
+    ends = await end_offsets(settings.kafka_bootstrap, settings.topic_billing)
+    partitions = []
+    for partition in sorted(set(ends) | set(stored)):
+        end = max(ends.get(partition, 0), stored.get(partition, 0))
+        partitions.append(
+            {
+                "partition": partition,
+                "stored_offset": stored.get(partition),
+                "end_offset": end,
+                "lag": partition_lag(stored.get(partition), end),
+            }
+        )
+    return {
+        "store_head": head,
+        "lag": sum(p["lag"] for p in partitions),
+        "partitions": partitions,
+        "pending": int(pending),
+        "dlq": int(dlq),
+        "outbox_backlog": int(outbox),
+    }

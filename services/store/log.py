@@ -1,0 +1,138 @@
+"""Append to and read from the event log.
+
+Appends are batched: the rows are COPYed into a per-connection temp table and moved into
+``events`` with one INSERT ... SELECT, so a batch of thousands of events costs three round
+trips, not thousands.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event about to be appended; payload and metadata are JSON text."""
+
+    stream: str
+    event_id: UUID
+    event_type: str
+    org: str | None
+    payload: str
+    body_hash: bytes
+    metadata: str = "{}"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    position: int
+    stream: str
+    version: int
+    event_id: UUID
+    event_type: str
+    org: str | None
+    payload: dict[str, Any]
+    metadata: dict[str, Any] = field(default_factory=dict)
+    recorded_at: datetime | None = None
+
+
+STAGED_COLUMNS = (
+    "ord", "stream", "event_id", "event_type", "org", "payload", "body_hash", "metadata",
+)
+
+_INSERT_STAGED = """
+INSERT INTO events (stream, version, event_id, event_type, org, payload, body_hash, metadata)
+SELECT s.stream,
+       coalesce((SELECT max(e.version) FROM events e WHERE e.stream = s.stream), 0)
+           + row_number() OVER (PARTITION BY s.stream ORDER BY s.ord),
+       s.event_id, s.event_type, s.org, s.payload, s.body_hash, s.metadata
+FROM staged_events s
+ORDER BY s.ord
+ON CONFLICT (event_id) DO NOTHING
+RETURNING position, event_id
+"""
+
+_SELECT_HASHES = "SELECT event_id, body_hash FROM events WHERE event_id = ANY($1::uuid[])"
+
+_SELECT_PAGE = """
+SELECT position, stream, version, event_id, event_type, org, payload, metadata, recorded_at
+FROM events
+WHERE position > $1 AND xact_id < pg_snapshot_xmin(pg_current_snapshot())
+ORDER BY position
+LIMIT $2
+"""
+
+
+async def append(conn: asyncpg.Connection, events: Sequence[NewEvent]) -> dict[UUID, int]:
+    """Append events in order; return the position of each one stored.
+
+    An event whose id is already stored is skipped (idempotency); callers that must tell a
+    duplicate from a conflict look the ids up first with :func:`stored_hashes`. Must run
+    inside a transaction: the staging table empties on commit.
+    """
+    if not events:
+        return {}
+    await conn.copy_records_to_table(
+        "staged_events",
+        records=[
+            (i, e.stream, e.event_id, e.event_type, e.org, e.payload, e.body_hash, e.metadata)
+            for i, e in enumerate(events)
+        ],
+        columns=STAGED_COLUMNS,
+    )
+    return await append_staged(conn)
+
+
+async def append_staged(conn: asyncpg.Connection) -> dict[UUID, int]:
+    """Move whatever is in ``staged_events`` into the log, in ``ord`` order.
+
+    Commands that build large events in SQL (a journal run's entries) INSERT into the
+    staging table themselves and call this, so their payloads never travel through Python.
+    """
+    rows = await conn.fetch(_INSERT_STAGED)
+    await conn.execute("TRUNCATE staged_events")
+    return {r["event_id"]: r["position"] for r in rows}
+
+
+async def stored_hashes(conn: asyncpg.Connection, event_ids: Sequence[UUID]) -> dict[UUID, bytes]:
+    """Body hashes of the given event ids that are already in the log."""
+    if not event_ids:
+        return {}
+    rows = await conn.fetch(_SELECT_HASHES, list(event_ids))
+    return {r["event_id"]: bytes(r["body_hash"]) for r in rows}
+
+
+async def read_page(conn: asyncpg.Connection, after: int, limit: int = 10_000) -> list[StoredEvent]:
+    """Events after a position, oldest first, only those no open transaction can precede.
+
+    Positions come from a sequence and commit out of order; reading only rows written by
+    transactions older than every open one means a later page never finds an earlier row.
+    """
+    rows = await conn.fetch(_SELECT_PAGE, after, limit)
+    return [
+        StoredEvent(
+            position=r["position"],
+            stream=r["stream"],
+            version=r["version"],
+            event_id=r["event_id"],
+            event_type=r["event_type"],
+            org=r["org"],
+            payload=json.loads(r["payload"]),
+            metadata=json.loads(r["metadata"]),
+            recorded_at=r["recorded_at"],
+        )
+        for r in rows
+    ]
+
+
+async def head_position(conn: asyncpg.Connection) -> int:
+    """The highest position in the log (0 when empty)."""
+    value = await conn.fetchval("SELECT coalesce(max(position), 0) FROM events")
+    return int(value)

@@ -1,0 +1,186 @@
+"""Test helpers: polling, Kafka produce/consume/create, settings as environment.
+
+Tests synchronise by polling a condition with a deadline (``wait_until``), never by sleeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, cast
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.structs import RecordMetadata
+
+from services.config import Settings
+
+MiB = 1024 * 1024
+MAX_RECORD_BYTES = 16 * MiB
+"""Largest record the helpers produce or fetch (the broker may still refuse less)."""
+
+Header = tuple[str, bytes]
+
+
+async def wait_until(
+    predicate: Callable[[], Awaitable[bool]],
+    timeout: float = 30,  # noqa: ASYNC109 (a deadline, the documented interface)
+    interval: float = 0.05,
+    message: str = "",
+) -> None:
+    """Poll ``predicate`` until it returns true; AssertionError with ``message`` on timeout."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        if await predicate():
+            return
+        if loop.time() >= deadline:
+            raise AssertionError(message or f"condition not met within {timeout}s")
+        await asyncio.sleep(interval)
+
+
+def producer_config(bootstrap: str) -> dict[str, Any]:
+    """Plain producer settings that work on Tansu and Apache Kafka, records up to 16 MiB."""
+    return {
+        "bootstrap_servers": bootstrap,
+        "acks": "all",
+        "enable_idempotence": False,  # Tansu: no idempotent/transactional producers
+        "max_request_size": MAX_RECORD_BYTES,
+        "max_batch_size": 1 * MiB,
+        "linger_ms": 5,
+    }
+
+
+async def produce(
+    bootstrap: str,
+    topic: str,
+    values: Sequence[bytes],
+    keys: Sequence[bytes | None] | None = None,
+    headers: Sequence[Sequence[Header]] | Sequence[Header] | None = None,
+) -> list[RecordMetadata]:
+    """Send ``values`` (with ``keys``) to ``topic``; return each record's metadata, in order.
+
+    ``headers`` is either one header list per record or one header list for all records.
+    Sends everything, then flushes once (fast), and waits for every acknowledgement.
+    """
+    if keys is not None and len(keys) != len(values):
+        raise ValueError("keys and values differ in length")
+    per_record = _headers_per_record(headers, len(values))
+    producer = AIOKafkaProducer(**producer_config(bootstrap))
+    await producer.start()
+    try:
+        futures = [
+            await producer.send(
+                topic,
+                value,
+                key=keys[i] if keys is not None else None,
+                headers=per_record[i],
+            )
+            for i, value in enumerate(values)
+        ]
+        await producer.flush()
+        return [await future for future in futures]
+    finally:
+        await producer.stop()
+
+
+def _headers_per_record(
+    headers: Sequence[Sequence[Header]] | Sequence[Header] | None, count: int
+) -> list[list[Header] | None]:
+    if not headers:
+        return [None] * count
+    first = headers[0]
+    if isinstance(first, tuple) and len(first) == 2 and isinstance(first[0], str):
+        same = list(cast(Sequence[Header], headers))  # one list for every record
+        return [same] * count
+    if len(headers) != count:
+        raise ValueError("headers and values differ in length")
+    return [list(cast(Sequence[Header], h)) for h in headers]
+
+
+def consumer_config(bootstrap: str) -> dict[str, Any]:
+    """Group-less consumer settings for reading records up to 16 MiB."""
+    return {
+        "bootstrap_servers": bootstrap,
+        "group_id": None,
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "max_partition_fetch_bytes": MAX_RECORD_BYTES,
+        "fetch_max_bytes": 4 * MAX_RECORD_BYTES,
+    }
+
+
+async def consume_all(
+    bootstrap: str,
+    topic: str,
+    expected: int,
+    timeout: float = 30,  # noqa: ASYNC109
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Read ``topic`` (all partitions, from the beginning, no group) until ``expected``
+    records have arrived or ``timeout`` passes; return what arrived (order kept per
+    partition). Waits for the topic to exist."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    consumer = AIOKafkaConsumer(**consumer_config(bootstrap))
+    await consumer.start()
+    try:
+        partitions: set[int] | None = None
+
+        async def topic_known() -> bool:
+            nonlocal partitions
+            await consumer.topics()  # refreshes cluster metadata
+            partitions = consumer.partitions_for_topic(topic)
+            return bool(partitions)
+
+        await wait_until(topic_known, timeout=timeout, message=f"topic {topic} does not exist")
+        assert partitions is not None
+        assignment = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(assignment)
+        await consumer.seek_to_beginning(*assignment)
+        records: list[ConsumerRecord[bytes, bytes]] = []
+        while len(records) < expected:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            batches = await consumer.getmany(timeout_ms=int(min(remaining, 0.5) * 1000))
+            for tp_records in batches.values():
+                records.extend(tp_records)
+        return records
+    finally:
+        await consumer.stop()
+
+
+async def create_topic(
+    bootstrap: str, topic: str, partitions: int = 4, configs: dict[str, str] | None = None
+) -> None:
+    """Create ``topic`` (replication 1, optional topic ``configs`` such as
+    ``max.message.bytes``); an existing topic is left as it is."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        new_topic = NewTopic(
+            name=topic,
+            num_partitions=partitions,
+            replication_factor=1,
+            topic_configs=configs or {},
+        )
+        response = await admin.create_topics([new_topic])
+        for name, code, *_ in response.topic_errors:
+            if code not in (0, TopicAlreadyExistsError.errno):
+                raise RuntimeError(f"create topic {name}: error code {code}")
+    finally:
+        await admin.close()
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The ``LEDGER_*`` environment that reproduces ``settings`` in a subprocess
+    (merge it over ``os.environ``)."""
+    env: dict[str, str] = {}
+    for name, value in settings.model_dump().items():
+        if value is None:
+            continue
+        text = json.dumps(value) if isinstance(value, dict | list) else str(value)
+        env[f"LEDGER_{name.upper()}"] = text
+    return env

@@ -1,0 +1,53 @@
+"""Fixtures for tests that run the ledger's parts in-process against real servers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+
+from services.config import Settings
+from services.ingest.app import IngestStats, run_ingest
+from services.store.pool import create_pool
+
+
+@pytest.fixture
+async def pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
+    assert settings.database_url
+    pool = await create_pool(settings.database_url, max_size=4)
+    yield pool
+    await pool.close()
+
+
+class IngestRunner:
+    """The ingest service running as a task in the test's event loop."""
+
+    def __init__(self, settings: Settings, pool: asyncpg.Pool) -> None:
+        self.settings = settings
+        self.pool = pool
+        self.stats = IngestStats()
+        self._runs: list[tuple[asyncio.Event, asyncio.Task[IngestStats]]] = []
+
+    def start(self, **overrides: object) -> IngestStats:
+        settings = self.settings.model_copy(update=overrides)
+        stop = asyncio.Event()
+        stats = self.stats if not overrides else IngestStats()
+        task = asyncio.create_task(run_ingest(settings, self.pool, stop, stats))
+        self._runs.append((stop, task))
+        return stats
+
+    async def stop(self) -> None:
+        for stop, _ in self._runs:
+            stop.set()
+        for _, task in self._runs:
+            await asyncio.wait_for(task, timeout=60)
+        self._runs.clear()
+
+
+@pytest.fixture
+async def ingest(settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[IngestRunner]:
+    runner = IngestRunner(settings, pool)
+    yield runner
+    await runner.stop()

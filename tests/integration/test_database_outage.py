@@ -1,0 +1,73 @@
+"""A database outage is not a bad message: the ingest backs off, retries, and skips nothing."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+
+from services.config import Settings
+from services.samples import invoices, to_lines
+from services.store.pool import create_pool
+from tests.helpers import consume_all, produce, wait_until
+from tests.integration.conftest import IngestRunner
+from tests.integration.db import billing_event_count, log_ends, scalar, stored_offsets
+from tests.tcp_proxy import TcpProxy
+
+
+@pytest.fixture
+async def proxy(settings: Settings) -> AsyncIterator[TcpProxy]:
+    assert settings.database_url
+    url = urlsplit(settings.database_url)
+    if not url.hostname or not url.port:
+        pytest.skip("the outage test needs a TCP database URL")
+    proxy = TcpProxy(url.hostname, url.port)
+    await proxy.start()
+    yield proxy
+    await proxy.cut()
+
+
+async def test_ingest_retries_through_a_database_outage_without_skipping(
+    settings: Settings, pool: asyncpg.Pool, proxy: TcpProxy
+) -> None:
+    assert settings.database_url and settings.kafka_bootstrap
+    url = urlsplit(settings.database_url)
+    proxied = urlunsplit(url._replace(netloc=f"{url.username}@127.0.0.1:{proxy.port}"))
+    ingest_pool = await create_pool(proxied, max_size=2)
+    runner = IngestRunner(settings.model_copy(update={"db_retry_max_seconds": 0.5}), ingest_pool)
+    try:
+        before = to_lines(invoices(200, org="US", seed=41))
+        during = to_lines(invoices(300, org="EU", seed=42))
+        await produce(settings.kafka_bootstrap, settings.topic_billing, before,
+                      keys=[b"US"] * len(before))
+        runner.start()
+
+        async def stored(n: int) -> bool:
+            return await billing_event_count(pool) == n
+
+        await wait_until(lambda: stored(200), message="events before the outage")
+        await proxy.cut()
+        await produce(settings.kafka_bootstrap, settings.topic_billing, during,
+                      keys=[b"EU"] * len(during))
+
+        async def retrying() -> bool:
+            return runner.stats.retries >= 3
+
+        await wait_until(retrying, message="the ingest retries while the database is away")
+        assert await billing_event_count(pool) == 200
+        await proxy.restore()
+        await wait_until(lambda: stored(500), timeout=60, message="everything after the outage")
+        ends = log_ends(await consume_all(settings.kafka_bootstrap, settings.topic_billing, 500))
+
+        async def caught_up() -> bool:
+            got = await stored_offsets(pool, settings.consumer_group, settings.topic_billing)
+            return got == ends
+
+        await wait_until(caught_up, message="offsets at the log end")
+        assert await scalar(pool, "SELECT count(*) FROM rejected_messages") == 0
+        assert await scalar(pool, "SELECT count(*) FROM pending_transactions") == 500
+    finally:
+        await runner.stop()
+        await ingest_pool.close()

@@ -1,0 +1,114 @@
+"""Ingest from the real broker into real PostgreSQL: stored once, offsets with the events."""
+
+from __future__ import annotations
+
+import asyncpg
+import pytest
+
+from services.config import Settings
+from services.kafka_io import message_key
+from services.samples import invoices, to_lines
+from tests.helpers import consume_all, produce, wait_until
+from tests.integration.conftest import IngestRunner
+from tests.integration.db import billing_event_count, log_ends, scalar, stored_offsets
+
+ORGS = ("US", "EU", "APAC", "UK", "JP")
+
+
+def five_thousand_events() -> list[bytes]:
+    """4,000 one-line invoices and 1,000 three-line invoices over five orgs."""
+    values: list[bytes] = []
+    for i, org in enumerate(ORGS):
+        values += to_lines(invoices(800, lines=1, org=org, seed=10 + i))
+        values += to_lines(invoices(200, lines=3, org=org, seed=20 + i, prefix="INV3"))
+    return values
+
+
+async def publish(settings: Settings, values: list[bytes]) -> None:
+    assert settings.kafka_bootstrap
+    await produce(
+        settings.kafka_bootstrap,
+        settings.topic_billing,
+        values,
+        keys=[message_key(v) for v in values],
+    )
+
+
+async def test_5000_events_are_stored_once_and_offsets_reach_the_log_end(
+    settings: Settings, pool: asyncpg.Pool, ingest: IngestRunner
+) -> None:
+    values = five_thousand_events()
+    await publish(settings, values)
+    ingest.start()
+
+    async def all_stored() -> bool:
+        return await billing_event_count(pool) == 5000
+
+    await wait_until(all_stored, timeout=120, message="5,000 events stored")
+    assert settings.kafka_bootstrap
+    ends = log_ends(await consume_all(settings.kafka_bootstrap, settings.topic_billing, 5000))
+
+    async def offsets_at_end() -> bool:
+        return await stored_offsets(pool, settings.consumer_group, settings.topic_billing) == ends
+
+    await wait_until(offsets_at_end, message="stored offsets equal the log end")
+    assert await billing_event_count(pool) == 5000
+    assert await scalar(pool, "SELECT count(*) FROM pending_transactions") == 4000 + 3 * 1000
+    assert await scalar(pool, "SELECT count(DISTINCT event_id) FROM events") == 5000
+    assert await scalar(pool, "SELECT count(*) FROM rejected_messages") == 0
+    assert ingest.stats.stored == 5000
+    assert ingest.stats.duplicates == 0
+
+
+async def test_the_same_events_again_and_with_a_new_group_store_nothing_new(
+    settings: Settings, pool: asyncpg.Pool, ingest: IngestRunner
+) -> None:
+    values = to_lines(invoices(300, lines=2, org="US", seed=3)) + to_lines(
+        invoices(300, lines=1, org="EU", seed=4)
+    )
+    await publish(settings, values)
+    ingest.start()
+
+    async def stored(n: int) -> bool:
+        return await billing_event_count(pool) == n
+
+    await wait_until(lambda: stored(600), message="first pass stored")
+    total_lines = await scalar(pool, "SELECT count(*) FROM pending_transactions")
+    assert total_lines == 300 * 2 + 300
+
+    await publish(settings, values)
+    assert settings.kafka_bootstrap
+    ends = log_ends(await consume_all(settings.kafka_bootstrap, settings.topic_billing, 1200))
+
+    async def caught_up(group: str) -> bool:
+        return await stored_offsets(pool, group, settings.topic_billing) == ends
+
+    await wait_until(lambda: caught_up(settings.consumer_group), message="re-sent batch read")
+    assert await billing_event_count(pool) == 600
+    assert ingest.stats.duplicates == 600
+
+    other = ingest.start(consumer_group=settings.consumer_group + "-other")
+    await wait_until(lambda: caught_up(settings.consumer_group + "-other"), message="new group")
+    assert other.read == 1200
+    assert other.duplicates == 1200
+    assert other.stored == 0
+    assert await billing_event_count(pool) == 600
+    assert await scalar(pool, "SELECT count(*) FROM pending_transactions") == total_lines
+
+
+@pytest.mark.parametrize("statement", ["UPDATE events SET org = 'X'", "DELETE FROM events",
+                                       "TRUNCATE events"])
+async def test_the_event_log_refuses_update_delete_and_truncate(
+    settings: Settings, pool: asyncpg.Pool, ingest: IngestRunner, statement: str
+) -> None:
+    await publish(settings, to_lines(invoices(3, org="US", seed=5)))
+    ingest.start()
+
+    async def stored() -> bool:
+        return await billing_event_count(pool) == 3
+
+    await wait_until(stored, message="three events stored")
+    async with pool.acquire() as conn:
+        with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
+            await conn.execute(statement)
+    assert await billing_event_count(pool) == 3
