@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+import datetime as dt
 from datetime import date
 
 from events.periods import UNLABELED_SCOPE, Period, containing, find
@@ -37,10 +38,10 @@ class JournalRunRequest:
     types: tuple[str, ...]
     org: str | None = None
     period: str | None = None
-    date: date | None = None
-    start: date | None = None
-    end: date | None = None
-    journal_entry_date: date | None = None
+    date: dt.date | None = None
+    start: dt.date | None = None
+    end: dt.date | None = None
+    journal_entry_date: dt.date | None = None
 
 
 @dataclass(frozen=True, slots=True)

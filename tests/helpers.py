@@ -130,8 +130,9 @@ async def consume_all(
 
         async def topic_known() -> bool:
             nonlocal partitions
-            await consumer.topics()  # refreshes cluster metadata
-            partitions = consumer.partitions_for_topic(topic)
+            # topics() fetches metadata but does not update the consumer's own cluster view
+            cluster = await consumer._client.fetch_all_metadata()
+            partitions = cluster.partitions_for_topic(topic)
             return bool(partitions)
 
         await wait_until(topic_known, timeout=timeout, message=f"topic {topic} does not exist")

@@ -6,6 +6,8 @@ from typing import Any
 
 import asyncpg
 
+from events import INBOUND_EVENT_TYPES
+
 
 async def scalar(pool: asyncpg.Pool, sql: str, *args: Any) -> Any:
     async with pool.acquire() as conn:
@@ -18,8 +20,9 @@ async def rows(pool: asyncpg.Pool, sql: str, *args: Any) -> list[dict[str, Any]]
 
 
 async def billing_event_count(pool: asyncpg.Pool) -> int:
-    sql = "SELECT count(*) FROM events WHERE event_type <> 'message.rejected'"
-    return int(await scalar(pool, sql))
+    """Stored billing events (inbound), not rejections or operator commands."""
+    sql = "SELECT count(*) FROM events WHERE event_type = ANY($1::text[])"
+    return int(await scalar(pool, sql, sorted(INBOUND_EVENT_TYPES)))
 
 
 async def stored_offsets(pool: asyncpg.Pool, group: str, topic: str) -> dict[int, int]:
