@@ -9,7 +9,9 @@ The rules, in the order they are checked for each record (CONTRACT.md §2):
 3. a transaction line whose (type, id) is already known, from another event or twice in
    this one, is a ``duplicate_transaction``: a posted transaction's facts never change;
 4. a status change naming a transaction not known yet is an ``unknown_transaction``
-   (replay it from the DLQ once the transaction has arrived).
+   (replay it from the DLQ once the transaction has arrived);
+5. under Multi-Org, a document labelled with an org that does not exist is an
+   ``unknown_org`` (replay it from the DLQ once the org has been created).
 
 Records are judged in order, so a line accepted earlier in the batch is "known" to a status
 change later in the same batch.
@@ -36,6 +38,7 @@ from services.store.log import NewEvent
 DUPLICATE_CONFLICT = "duplicate_conflict"
 DUPLICATE_TRANSACTION = "duplicate_transaction"
 UNKNOWN_TRANSACTION = "unknown_transaction"
+UNKNOWN_ORG = "unknown_org"
 
 TransactionKey = tuple[str, str]
 
@@ -81,8 +84,10 @@ def classify(
     parsed: list[Parsed],
     stored: Mapping[UUID, bytes],
     known: set[TransactionKey],
+    orgs: frozenset[str] | None = None,
 ) -> Classified:
-    """Judge each record against what is stored (``stored`` hashes, ``known`` keys)."""
+    """Judge each record against what is stored (``stored`` hashes, ``known`` keys) and,
+    under Multi-Org, the ``orgs`` that exist (None: labels are not checked)."""
     out = Classified()
     seen: dict[UUID, bytes] = dict(stored)
     known = set(known)
@@ -114,7 +119,7 @@ def classify(
             else:
                 out.duplicates += 1
             continue
-        refusal = _transaction_rule(event, known)
+        refusal = _org_rule(event, orgs) or _transaction_rule(event, known)
         if refusal is not None:
             if _already_refused(record, stored):
                 out.duplicates += 1
@@ -160,6 +165,14 @@ def _transaction_rule(
                 f"data.transactions[{i}].id",
             )
         seen.add(key)
+    return None
+
+
+def _org_rule(event: BillingEvent, orgs: frozenset[str] | None) -> tuple[str, str, str] | None:
+    if orgs is None or event.org is None or isinstance(event, StatusChangedEvent):
+        return None
+    if event.org not in orgs:
+        return (UNKNOWN_ORG, f"org {event.org!r} does not exist; create it, then replay", "org")
     return None
 
 

@@ -53,7 +53,7 @@ async def write_batch(
     async with pool.acquire() as conn, conn.transaction():
         stored = await log.stored_hashes(conn, ids)
         known = await pending.known_transactions(conn, keys)
-        outcome: Classified = classify(parsed, stored, known)
+        outcome: Classified = classify(parsed, stored, known, await labelled_orgs(conn))
         for rejection in outcome.rejections:
             await publish_rejection(rejection)
         new = outcome.new_events + [r.to_event() for r in outcome.rejections]
@@ -68,6 +68,14 @@ async def write_batch(
         duplicates=outcome.duplicates,
         rejected=len(outcome.rejections),
     )
+
+
+async def labelled_orgs(conn: asyncpg.Connection) -> frozenset[str] | None:
+    """The orgs a label may name, under Multi-Org; None when labels are not checked."""
+    multi_org = await conn.fetchval("SELECT multi_org FROM ledger_settings")
+    if not multi_org:
+        return None
+    return frozenset(r["name"] for r in await conn.fetch("SELECT name FROM orgs"))
 
 
 async def store_offsets(

@@ -107,3 +107,34 @@ async def test_each_bad_input_goes_to_the_dlq_with_its_code_and_the_good_ones_ar
         exact["data"]["transactions"][0]["id"],
     )
     assert amount == Decimal("1234567890.123456789012")
+
+
+async def test_under_multi_org_an_unknown_org_label_is_refused_and_known_ones_stored(
+    settings: Settings, pool: asyncpg.Pool, ingest: IngestRunner
+) -> None:
+    from services.commands.orgs import create_org
+    from services.commands.settings import set_settings
+
+    await set_settings(pool, {"multi_org": "true"})
+    await create_org(pool, "US")
+    us = next(invoices(1, org="US", seed=300))
+    fr = next(invoices(1, org="FR", seed=301))
+    unlabeled = next(invoices(1, org=None, seed=302))
+    values = [dumps(us), dumps(fr), dumps(unlabeled)]
+    assert settings.kafka_bootstrap
+    await produce(settings.kafka_bootstrap, settings.topic_billing, values, keys=[b"K"] * 3)
+    ingest.start()
+
+    async def judged() -> bool:
+        return await scalar(pool, "SELECT count(*) FROM rejected_messages") == 1
+
+    await wait_until(judged, message="the FR event refused")
+    refused = await rows(pool, "SELECT error_code, error_field, value FROM rejected_messages")
+    assert refused == [{"error_code": "unknown_org", "error_field": "org", "value": dumps(fr)}]
+
+    async def both_stored() -> bool:
+        return await billing_event_count(pool) == 2
+
+    await wait_until(both_stored, message="US and unlabeled events stored")
+    orgs = await rows(pool, "SELECT DISTINCT org FROM pending_transactions ORDER BY org")
+    assert orgs == [{"org": "US"}, {"org": None}]

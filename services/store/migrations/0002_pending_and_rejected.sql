@@ -19,17 +19,21 @@ CREATE TABLE pending_transactions (
     event_position    bigint  NOT NULL,
     status_position   bigint,
     -- DOMAIN.md §1 "What is never picked up"; mirrors events.exclusions.exclusion_reason
-    -- (tests/unit/test_exclusion_sql.py keeps the two equal).
+    -- (tests/integration/test_exclusion_sql.py keeps the two equal).
     exclusion_reason  text GENERATED ALWAYS AS (
         CASE
-            WHEN subtype = 'reclassification' THEN 'reclassification'
+            WHEN (type LIKE '%\_application' OR type LIKE '%\_application\_item')
+                 AND lower(btrim(subtype)) = 'reclassification'
+                THEN 'reclassification'
             WHEN type = 'revenue_event_item'
-                 AND lower(coalesce(recognition_rule, '')) = 'recognize upon invoicing'
-                 AND (debit_account = '' OR credit_account = '')
+                 AND lower(regexp_replace(btrim(recognition_rule), '\s+', ' ', 'g'))
+                     = 'recognize upon invoicing'
+                 AND (btrim(debit_account) = '' OR btrim(credit_account) = '')
                 THEN 'revenue_upon_invoicing_blank_account'
             WHEN type = 'revenue_event_item'
-                 AND lower(coalesce(recognition_rule, '')) = 'recognize upon invoicing'
-                 AND debit_account = credit_account
+                 AND lower(regexp_replace(btrim(recognition_rule), '\s+', ' ', 'g'))
+                     = 'recognize upon invoicing'
+                 AND btrim(debit_account) = btrim(credit_account)
                 THEN 'revenue_same_accounts'
         END
     ) STORED,
