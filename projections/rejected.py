@@ -1,7 +1,9 @@
 """Projection ``rejected_messages``: the inbound messages the ingest refused, and why.
 
-A refusal is itself an event (``message.rejected``) so the DLQ listing survives a rebuild.
-The raw key and value travel base64-encoded in the payload and come back as bytes here.
+- ``message.rejected`` adds the message (a refusal is an event, so the DLQ listing survives a
+  rebuild; key and value travel base64-encoded and come back as bytes);
+- ``rejected_message.resolved`` removes it (a DLQ replay stored it);
+- ``rejected_message.retried`` keeps it with the new reason (a DLQ replay refused it again).
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import asyncpg
+
+from projections.segments import apply_in_order
 
 NAME = "rejected_messages"
 TABLES = ("rejected_messages",)
@@ -30,6 +34,32 @@ ON CONFLICT (event_id) DO NOTHING
 """
 
 
+RESOLVED = """
+DELETE FROM rejected_messages r
+USING events e
+WHERE e.position = ANY($1) AND r.event_id = (e.payload -> 'data' ->> 'rejection_event_id')::uuid
+"""
+
+RETRIED = """
+UPDATE rejected_messages r
+SET error_code = d ->> 'error_code', error_detail = d ->> 'error_detail',
+    error_field = d ->> 'error_field'
+FROM events e, LATERAL (SELECT e.payload -> 'data') AS x(d)
+WHERE e.position = ANY($1) AND r.event_id = (d ->> 'rejection_event_id')::uuid
+"""
+
+
+async def _resolved(conn: asyncpg.Connection, positions: list[int]) -> None:
+    await conn.execute(RESOLVED, positions)
+
+
+async def _retried(conn: asyncpg.Connection, positions: list[int]) -> None:
+    await conn.execute(RETRIED, positions)
+
+
+REPAIR_HANDLERS = {"rejected_message.resolved": _resolved, "rejected_message.retried": _retried}
+
+
 async def apply(
     conn: asyncpg.Connection,
     first: int,
@@ -40,6 +70,7 @@ async def apply(
     await conn.execute(
         INSERT_REJECTED, first, last, list(positions) if positions is not None else None
     )
+    await apply_in_order(conn, first, last, positions, REPAIR_HANDLERS)
 
 
 async def reset(conn: asyncpg.Connection) -> None:

@@ -59,8 +59,11 @@ async def produce(
     values: Sequence[bytes],
     keys: Sequence[bytes | None] | None = None,
     headers: Sequence[Sequence[Header]] | Sequence[Header] | None = None,
+    timestamps: Sequence[int] | None = None,
 ) -> list[RecordMetadata]:
     """Send ``values`` (with ``keys``) to ``topic``; return each record's metadata, in order.
+
+    ``timestamps`` (ms) sets each record's own timestamp (replay-from-time tests).
 
     ``headers`` is either one header list per record or one header list for all records.
     Sends everything, then flushes once (fast), and waits for every acknowledgement.
@@ -77,6 +80,7 @@ async def produce(
                 value,
                 key=keys[i] if keys is not None else None,
                 headers=per_record[i],
+                timestamp_ms=timestamps[i] if timestamps is not None else None,
             )
             for i, value in enumerate(values)
         ]

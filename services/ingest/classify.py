@@ -55,6 +55,13 @@ class Classified:
     new_events: list[NewEvent] = field(default_factory=list)
     duplicates: int = 0
     rejections: list[Rejection] = field(default_factory=list)
+    #: the record each new event came from, and the records judged duplicates
+    accepted: list[InboundRecord] = field(default_factory=list)
+    duplicate_records: list[InboundRecord] = field(default_factory=list)
+
+    def duplicate(self, record: InboundRecord) -> None:
+        self.duplicates += 1
+        self.duplicate_records.append(record)
 
 
 def parse_all(records: Iterable[InboundRecord], max_bytes: int) -> list[Parsed]:
@@ -85,18 +92,28 @@ def classify(
     stored: Mapping[UUID, bytes],
     known: set[TransactionKey],
     orgs: frozenset[str] | None = None,
+    *,
+    retrying_rejections: bool = False,
 ) -> Classified:
     """Judge each record against what is stored (``stored`` hashes, ``known`` keys) and,
-    under Multi-Org, the ``orgs`` that exist (None: labels are not checked)."""
+    under Multi-Org, the ``orgs`` that exist (None: labels are not checked).
+
+    ``retrying_rejections`` is for DLQ repair: a message refused before is judged afresh
+    instead of being recognised as already refused.
+    """
     out = Classified()
+
+    def already_refused(record: InboundRecord) -> bool:
+        return not retrying_rejections and _already_refused(record, stored)
+
     seen: dict[UUID, bytes] = dict(stored)
     known = set(known)
     for item in parsed:
         record, event = item.record, item.event
         if event is None:
             assert item.error is not None
-            if _already_refused(record, stored):
-                out.duplicates += 1
+            if already_refused(record):
+                out.duplicate(record)
                 continue
             error = item.error
             out.rejections.append(Rejection(record, error.code, error.detail, error.field))
@@ -106,8 +123,8 @@ def classify(
         previous = seen.get(event.event_id)
         if previous is not None:
             if previous == digest:
-                out.duplicates += 1
-            elif not _already_refused(record, stored):
+                out.duplicate(record)
+            elif not already_refused(record):
                 out.rejections.append(
                     Rejection(
                         record,
@@ -117,18 +134,19 @@ def classify(
                     )
                 )
             else:
-                out.duplicates += 1
+                out.duplicate(record)
             continue
         refusal = _org_rule(event, orgs) or _transaction_rule(event, known)
         if refusal is not None:
-            if _already_refused(record, stored):
-                out.duplicates += 1
+            if already_refused(record):
+                out.duplicate(record)
             else:
                 out.rejections.append(Rejection(record, *refusal))
             continue
         seen[event.event_id] = digest
         if isinstance(event, BillingDocumentEvent):
             known.update(transaction_keys(event))
+        out.accepted.append(record)
         out.new_events.append(
             NewEvent(
                 stream=stream_of(event),

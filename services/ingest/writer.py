@@ -41,19 +41,17 @@ async def write_batch(
     pool: asyncpg.Pool,
     records: Sequence[InboundRecord],
     *,
-    group_id: str,
+    group_id: str | None,
     max_bytes: int,
     publish_rejection: PublishRejection,
 ) -> BatchResult:
-    """Store a batch; refusals go to the DLQ first, so a crash can repeat but never lose one."""
-    parsed = parse_all(records, max_bytes)
-    ids = [p.event.event_id for p in parsed if p.event is not None]
-    ids += [Rejection(r, "", "").event_id for r in records]
-    keys = [key for p in parsed if p.event is not None for key in transaction_keys(p.event)]
+    """Store a batch; refusals go to the DLQ first, so a crash can repeat but never lose one.
+
+    ``group_id`` None stores no consumer offsets (a replay is not a consumer group).
+    """
     async with pool.acquire() as conn, conn.transaction():
-        stored = await log.stored_hashes(conn, ids)
-        known = await pending.known_transactions(conn, keys)
-        outcome: Classified = classify(parsed, stored, known, await labelled_orgs(conn))
+        await log.hold_writers_lock(conn)
+        outcome = await judge(conn, records, max_bytes)
         for rejection in outcome.rejections:
             await publish_rejection(rejection)
         new = outcome.new_events + [r.to_event() for r in outcome.rejections]
@@ -61,13 +59,32 @@ async def write_batch(
         if positions:
             values = sorted(positions.values())
             await projections.apply_all(conn, values[0], values[-1], values)
-        await store_offsets(conn, group_id, records)
+        if group_id is not None:
+            await store_offsets(conn, group_id, records)
     return BatchResult(
         read=len(records),
         stored=len(outcome.new_events),
         duplicates=outcome.duplicates,
         rejected=len(outcome.rejections),
     )
+
+
+async def judge(
+    conn: asyncpg.Connection,
+    records: Sequence[InboundRecord],
+    max_bytes: int,
+    *,
+    retrying_rejections: bool = False,
+) -> Classified:
+    """Parse and judge records against the store: one round trip per lookup, not per record."""
+    parsed = parse_all(records, max_bytes)
+    ids = [p.event.event_id for p in parsed if p.event is not None]
+    ids += [Rejection(r, "", "").event_id for r in records]
+    keys = [key for p in parsed if p.event is not None for key in transaction_keys(p.event)]
+    stored = await log.stored_hashes(conn, ids)
+    known = await pending.known_transactions(conn, keys)
+    return classify(parsed, stored, known, await labelled_orgs(conn),
+                    retrying_rejections=retrying_rejections)
 
 
 async def labelled_orgs(conn: asyncpg.Connection) -> frozenset[str] | None:

@@ -59,6 +59,10 @@ ON CONFLICT (event_id) DO NOTHING
 RETURNING position, event_id
 """
 
+#: Every writer of the log holds this lock shared for its transaction; a rebuild takes it
+#: exclusively, which waits for writers in flight and pauses new ones until it commits.
+LOG_WRITERS_LOCK = 0x1ED6E4
+
 _SELECT_HASHES = "SELECT event_id, body_hash FROM events WHERE event_id = ANY($1::uuid[])"
 
 _SELECT_PAGE = """
@@ -96,9 +100,17 @@ async def append_staged(conn: asyncpg.Connection) -> dict[UUID, int]:
     Commands that build large events in SQL (a journal run's entries) INSERT into the
     staging table themselves and call this, so their payloads never travel through Python.
     """
+    await conn.execute("SELECT pg_advisory_xact_lock_shared($1)", LOG_WRITERS_LOCK)
     rows = await conn.fetch(_INSERT_STAGED)
     await conn.execute("TRUNCATE staged_events")
     return {r["event_id"]: r["position"] for r in rows}
+
+
+async def hold_writers_lock(conn: asyncpg.Connection) -> None:
+    """Call first in any transaction that will append: a rebuild then waits for it, and it
+    waits for a rebuild, without either holding table locks the other needs (no deadlock).
+    """
+    await conn.execute("SELECT pg_advisory_xact_lock_shared($1)", LOG_WRITERS_LOCK)
 
 
 async def stored_hashes(conn: asyncpg.Connection, event_ids: Sequence[UUID]) -> dict[UUID, bytes]:

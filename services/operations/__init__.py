@@ -1,0 +1,1 @@
+"""Day-to-day and bad-day operations: replay, DLQ repair, republish, verify."""

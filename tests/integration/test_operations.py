@@ -1,0 +1,188 @@
+"""Operators' tools on a realistic history: verify, rebuild, DLQ repair, replay, republish."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import asyncpg
+
+import projections
+from events.journal_rules import JournalRunRequest
+from services.config import Settings
+from services.journal.entries import cancel_entry, set_transfer_status
+from services.journal.run import create_journal_run
+from services.operations.dlq import list_rejected, replay_rejected
+from services.operations.replay import ReplayStart, replay
+from services.operations.republish import republish
+from services.operations.verify import verify
+from services.rebuild import rebuild
+from services.samples import invoices, seed001_lines, to_lines
+from tests.helpers import consume_all, produce, wait_until
+from tests.integration.conftest import IngestRunner
+from tests.integration.db import billing_event_count, rows, scalar
+from tests.integration.ledger_setup import set_up
+
+CASH_APRIL = JournalRunRequest(types=("cash",), org="US", period="Apr-2024")
+BILLING_APRIL = JournalRunRequest(types=("billing",), org="US", period="Apr-2024")
+
+
+async def history(settings: Settings, pool: asyncpg.Pool, ingest: IngestRunner) -> list[bytes]:
+    """Seed 001 plus 50 invoices for US; runs, a transfer, a cancel and a re-run."""
+    await set_up(pool, settings={"settlement": "invoice_item_settlement", "multi_org": "true"},
+                 orgs=("US",))
+    values = seed001_lines() + to_lines(invoices(50, lines=2, org="US", seed=9))
+    assert settings.kafka_bootstrap
+    await produce(settings.kafka_bootstrap, settings.topic_billing, values,
+                  keys=[b"US"] * len(values))
+    ingest.start()
+
+    async def stored() -> bool:
+        return await billing_event_count(pool) == len(values)
+
+    await wait_until(stored, message="history ingested")
+    cash = await create_journal_run(pool, CASH_APRIL)
+    billing = await create_journal_run(pool, BILLING_APRIL)
+    await set_transfer_status(pool, cash["journal_entry_numbers"][0], "yes")
+    await cancel_entry(pool, billing["journal_entry_numbers"][0])
+    await create_journal_run(pool, BILLING_APRIL)
+    return values
+
+
+async def tables(pool: asyncpg.Pool) -> dict[str, list[dict[str, Any]]]:
+    out = {}
+    for projection in projections.ALL:
+        for table in projection.TABLES:
+            out[table] = await rows(pool, f"SELECT * FROM {table} t ORDER BY t::text")
+    return out
+
+
+async def test_verify_passes_on_a_real_history_and_names_each_corruption(
+    settings: Settings, pool: asyncpg.Pool, ingest: IngestRunner
+) -> None:
+    await history(settings, pool, ingest)
+    assert settings.database_url
+    clean = await verify(settings.database_url)
+    assert clean["violations"] == []
+    assert clean["ok"] is True
+
+    async with pool.acquire() as conn:
+        await conn.execute(
+            "UPDATE pending_transactions SET amount = amount + 1 WHERE id = "
+            "'8a368aeb800478018014b95455a'"
+        )
+        await conn.execute("UPDATE counters SET value = value + 1 WHERE name = 'journal_entry'")
+    report = await verify(settings.database_url)
+    assert report["ok"] is False
+    checks = sorted({v["check"] for v in report["violations"]})
+    assert checks == ["entry_totals", "gapless_numbering", "projections_match_log"]
+    details = " | ".join(v["detail"] for v in report["violations"])
+    assert "pending_transactions: 1 rows differ" in details
+    assert "journal_entry: counter at" in details
+
+
+async def test_rebuild_after_runs_and_cancels_equals_the_live_tables(
+    settings: Settings, pool: asyncpg.Pool, ingest: IngestRunner
+) -> None:
+    await history(settings, pool, ingest)
+    await ingest.stop()
+    live = await tables(pool)
+    assert len(live["journal_runs"]) == 3
+    assert sum(1 for e in live["journal_entries"] if e["status"] == "cancelled") == 1
+    async with pool.acquire() as conn:
+        await rebuild(conn, page=7)
+    assert await tables(pool) == live
+    async with pool.acquire() as conn:
+        await rebuild(conn, ["journal"], page=1000)
+    assert await tables(pool) == live
+
+
+def status_change(type_id: str, tx_id: str) -> bytes:
+    return json.dumps({
+        "event_id": str(uuid.uuid4()), "event_type": "transactions.status_changed",
+        "occurred_at": "2024-04-22T10:00:00Z", "org": None, "schema_version": 1,
+        "data": {"changes": [{"type": type_id, "id": tx_id, "status": "posted"}]},
+    }).encode()
+
+
+async def test_dlq_replay_stores_what_can_now_be_stored_and_keeps_the_rest(
+    settings: Settings, pool: asyncpg.Pool, ingest: IngestRunner
+) -> None:
+    invoice = next(invoices(1, org=None, seed=55, prefix="LATE"))
+    line_id = invoice["data"]["transactions"][0]["id"]
+    early = [status_change("invoice_item", line_id), b"not json"]
+    assert settings.kafka_bootstrap
+    await produce(settings.kafka_bootstrap, settings.topic_billing, early, keys=[b"K"] * 2)
+    ingest.start()
+
+    async def refused() -> bool:
+        return len(await list_rejected(pool)) == 2
+
+    await wait_until(refused, message="both refused")
+    assert [r["error_code"] for r in await list_rejected(pool, "unknown_transaction")] == [
+        "unknown_transaction"]
+
+    late = to_lines([invoice])
+    await produce(settings.kafka_bootstrap, settings.topic_billing, late, keys=[b"K"])
+
+    async def arrived() -> bool:
+        return await billing_event_count(pool) == 1
+
+    await wait_until(arrived, message="the transaction arrived")
+    result = await replay_rejected(pool, max_bytes=settings.max_message_bytes)
+    assert result == {"replayed": 2, "stored": 1, "already_stored": 0, "still_rejected": 1,
+                      "reasons": ["invalid_json"]}
+    left = await list_rejected(pool)
+    assert [r["error_code"] for r in left] == ["invalid_json"]
+    assert await scalar(pool, "SELECT status FROM pending_transactions WHERE id = $1",
+                        line_id) == "posted"
+    again = await replay_rejected(pool, max_bytes=settings.max_message_bytes,
+                                  error_code="unknown_transaction")
+    assert again["replayed"] == 0
+
+
+async def test_replay_from_the_beginning_is_all_duplicates_and_from_a_timestamp_skips_older(
+    settings: Settings, pool: asyncpg.Pool, ingest: IngestRunner
+) -> None:
+    older = to_lines(invoices(30, org="US", seed=61))
+    newer = to_lines(invoices(20, org="US", seed=62))
+    assert settings.kafka_bootstrap
+    await produce(settings.kafka_bootstrap, settings.topic_billing, older, keys=[b"US"] * 30,
+                  timestamps=[1_700_000_000_000] * 30)
+    await produce(settings.kafka_bootstrap, settings.topic_billing, newer, keys=[b"US"] * 20,
+                  timestamps=[1_800_000_000_000] * 20)
+
+    report = await replay(settings, pool, ReplayStart.parse(False, "2026-01-01T00:00:00Z", None))
+    assert (report.read, report.skipped_older, report.new, report.duplicate) == (50, 30, 20, 0)
+    assert await billing_event_count(pool) == 20
+
+    again = await replay(settings, pool, ReplayStart(from_beginning=True))
+    assert (again.read, again.new, again.duplicate, again.rejected) == (50, 30, 20, 0)
+    assert await billing_event_count(pool) == 50
+
+    partition = (await rows(pool, "SELECT DISTINCT (metadata->>'partition')::int AS p "
+                                  "FROM events WHERE event_type = 'invoice.posted'"))[0]["p"]
+    tail = await replay(settings, pool, ReplayStart.parse(False, None, f"{partition}:45"))
+    assert (tail.read, tail.new, tail.duplicate) == (5, 0, 5)
+
+
+async def test_republish_sends_a_runs_events_again_with_their_event_ids(
+    settings: Settings, pool: asyncpg.Pool, ingest: IngestRunner
+) -> None:
+    await history(settings, pool, ingest)
+    assert settings.kafka_bootstrap
+    result = await republish(pool, settings.kafka_bootstrap, settings.topic_journal,
+                             run="JR-00000002")
+    # JR-2: its entries' created events, the cancel of its first entry, and the run itself
+    expected = await rows(
+        pool,
+        "SELECT event_id FROM events WHERE event_type IN ('journal_entry.created', "
+        "'journal_entry.cancelled', 'journal_run.completed') AND (payload->'data'->>'number' = "
+        "'JR-00000002' OR payload->'data'->>'journal_run' = 'JR-00000002') ORDER BY position",
+    )
+    assert result["republished"] == len(expected)
+    sent = await consume_all(settings.kafka_bootstrap, settings.topic_journal, len(expected))
+    assert [json.loads(r.value)["event_id"] for r in sent] == [str(r["event_id"])
+                                                                 for r in expected]
+    assert all("internal" not in json.loads(r.value) for r in sent)
