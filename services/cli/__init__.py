@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from services.cli import journal_cmds, pipeline, setup_cmds
+from services.cli import journal_cmds, ops_cmds, pipeline, setup_cmds
 
 app = typer.Typer(
     name="ledger",
@@ -24,5 +24,10 @@ app.add_typer(journal_cmds.runs_app, name="journal-runs")
 app.add_typer(journal_cmds.entries_app, name="journal-entries")
 app.command()(journal_cmds.pending)
 app.command()(journal_cmds.unlabeled)
+app.command("replay")(ops_cmds.replay_command)
+app.add_typer(ops_cmds.projections_app, name="projections")
+app.command("republish")(ops_cmds.republish_command)
+app.add_typer(ops_cmds.dlq_app, name="dlq")
+app.command("verify")(ops_cmds.verify_command)
 
 __all__ = ["app"]
