@@ -29,5 +29,6 @@ app.add_typer(ops_cmds.projections_app, name="projections")
 app.command("republish")(ops_cmds.republish_command)
 app.add_typer(ops_cmds.dlq_app, name="dlq")
 app.command("verify")(ops_cmds.verify_command)
+app.command("asyncapi")(ops_cmds.asyncapi_command)
 
 __all__ = ["app"]
