@@ -14,11 +14,13 @@ The rules, in the order they are checked for each record (CONTRACT.md §2):
    ``unknown_org`` (replay it from the DLQ once the org has been created).
 
 Records are judged in order, so a line accepted earlier in the batch is "known" to a status
-change later in the same batch.
+change later in the same batch. A refusal already recorded for the same source offset (the
+message was consumed before) counts as a duplicate: see ``drop_refused_before``.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from uuid import UUID
@@ -28,7 +30,6 @@ from events import (
     BillingEvent,
     ContractError,
     StatusChangedEvent,
-    body_hash,
     canonical_body,
     parse_billing_event,
 )
@@ -92,39 +93,26 @@ def classify(
     stored: Mapping[UUID, bytes],
     known: set[TransactionKey],
     orgs: frozenset[str] | None = None,
-    *,
-    retrying_rejections: bool = False,
 ) -> Classified:
     """Judge each record against what is stored (``stored`` hashes, ``known`` keys) and,
-    under Multi-Org, the ``orgs`` that exist (None: labels are not checked).
-
-    ``retrying_rejections`` is for DLQ repair: a message refused before is judged afresh
-    instead of being recognised as already refused.
-    """
+    under Multi-Org, the ``orgs`` that exist (None: labels are not checked)."""
     out = Classified()
-
-    def already_refused(record: InboundRecord) -> bool:
-        return not retrying_rejections and _already_refused(record, stored)
-
     seen: dict[UUID, bytes] = dict(stored)
     known = set(known)
     for item in parsed:
         record, event = item.record, item.event
         if event is None:
             assert item.error is not None
-            if already_refused(record):
-                out.duplicate(record)
-                continue
             error = item.error
             out.rejections.append(Rejection(record, error.code, error.detail, error.field))
             continue
         body = canonical_body(event)
-        digest = body_hash(event)
+        digest = hashlib.sha256(body).digest()
         previous = seen.get(event.event_id)
         if previous is not None:
             if previous == digest:
                 out.duplicate(record)
-            elif not already_refused(record):
+            else:
                 out.rejections.append(
                     Rejection(
                         record,
@@ -133,15 +121,10 @@ def classify(
                         "event_id",
                     )
                 )
-            else:
-                out.duplicate(record)
             continue
         refusal = _org_rule(event, orgs) or _transaction_rule(event, known)
         if refusal is not None:
-            if already_refused(record):
-                out.duplicate(record)
-            else:
-                out.rejections.append(Rejection(record, *refusal))
+            out.rejections.append(Rejection(record, *refusal))
             continue
         seen[event.event_id] = digest
         if isinstance(event, BillingDocumentEvent):
@@ -159,6 +142,15 @@ def classify(
             )
         )
     return out
+
+
+def drop_refused_before(out: Classified, refused_before: set[UUID]) -> None:
+    """A refusal already recorded (the message was consumed before) is a duplicate: it is
+    neither recorded nor sent to the DLQ again."""
+    again = [r for r in out.rejections if r.event_id in refused_before]
+    out.rejections = [r for r in out.rejections if r.event_id not in refused_before]
+    for rejection in again:
+        out.duplicate(rejection.record)
 
 
 def _transaction_rule(
@@ -192,7 +184,3 @@ def _org_rule(event: BillingEvent, orgs: frozenset[str] | None) -> tuple[str, st
     if event.org not in orgs:
         return (UNKNOWN_ORG, f"org {event.org!r} does not exist; create it, then replay", "org")
     return None
-
-
-def _already_refused(record: InboundRecord, stored: Mapping[UUID, bytes]) -> bool:
-    return Rejection(record, "", "").event_id in stored

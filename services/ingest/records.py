@@ -47,10 +47,9 @@ class InboundRecord:
 
     @property
     def metadata(self) -> str:
-        return json.dumps(
-            {"topic": self.topic, "partition": self.partition, "offset": self.offset},
-            separators=(",", ":"),
-        )
+        """Where the event came from, as JSON (built by hand: it is on the hot path)."""
+        return (f'{{"topic":{json.dumps(self.topic)},"partition":{self.partition},'
+                f'"offset":{self.offset}}}')
 
 
 @dataclass(frozen=True, slots=True)

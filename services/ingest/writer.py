@@ -14,7 +14,13 @@ import asyncpg
 
 import projections
 from projections import pending
-from services.ingest.classify import Classified, classify, parse_all, transaction_keys
+from services.ingest.classify import (
+    Classified,
+    classify,
+    drop_refused_before,
+    parse_all,
+    transaction_keys,
+)
 from services.ingest.records import InboundRecord, Rejection
 from services.store import log
 
@@ -76,15 +82,21 @@ async def judge(
     *,
     retrying_rejections: bool = False,
 ) -> Classified:
-    """Parse and judge records against the store: one round trip per lookup, not per record."""
+    """Parse and judge records against the store: one round trip per lookup, not per record.
+
+    ``retrying_rejections`` (DLQ repair) judges a message refused before afresh instead of
+    recognising it as already refused.
+    """
     parsed = parse_all(records, max_bytes)
     ids = [p.event.event_id for p in parsed if p.event is not None]
-    ids += [Rejection(r, "", "").event_id for r in records]
     keys = [key for p in parsed if p.event is not None for key in transaction_keys(p.event)]
     stored = await log.stored_hashes(conn, ids)
     known = await pending.known_transactions(conn, keys)
-    return classify(parsed, stored, known, await labelled_orgs(conn),
-                    retrying_rejections=retrying_rejections)
+    outcome = classify(parsed, stored, known, await labelled_orgs(conn))
+    if outcome.rejections and not retrying_rejections:
+        refused = await log.stored_hashes(conn, [r.event_id for r in outcome.rejections])
+        drop_refused_before(outcome, set(refused))
+    return outcome
 
 
 async def labelled_orgs(conn: asyncpg.Connection) -> frozenset[str] | None:
