@@ -74,16 +74,20 @@ WHERE p.type = latest.type AND p.id = latest.id
 """
 
 
+#: The CTE is materialised so each entry's payload is read (de-TOASTed) once, not once per
+#: member: an entry of a million transactions has a payload of tens of megabytes.
 MARK_JOURNALED = """
+WITH entries AS MATERIALIZED (
+    SELECT e.payload -> 'data' ->> 'number' AS number, e.payload -> 'internal' -> 'members' AS m
+    FROM events e WHERE e.position = ANY($1)
+)
 UPDATE pending_transactions p
-SET journal_entry = m.number
+SET journal_entry = x.number
 FROM (
-    SELECT e.payload -> 'data' ->> 'number' AS number, k ->> 0 AS type, k ->> 1 AS id
-    FROM events e
-    CROSS JOIN LATERAL jsonb_array_elements(e.payload -> 'internal' -> 'members') AS k
-    WHERE e.position = ANY($1)
-) AS m
-WHERE p.type = m.type AND p.id = m.id
+    SELECT entries.number, k ->> 0 AS type, k ->> 1 AS id
+    FROM entries CROSS JOIN LATERAL jsonb_array_elements(entries.m) AS k
+) AS x
+WHERE p.type = x.type AND p.id = x.id
 """
 
 RELEASE = """

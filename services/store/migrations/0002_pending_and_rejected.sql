@@ -40,9 +40,6 @@ CREATE TABLE pending_transactions (
     PRIMARY KEY (type, id)
 );
 
-CREATE INDEX pending_transactions_selection_idx
-    ON pending_transactions (type, date) INCLUDE (org, status);
-
 -- Projection: every inbound message the ingest refused, with its bytes and reason.
 CREATE TABLE rejected_messages (
     event_id      uuid        PRIMARY KEY,
