@@ -6,9 +6,9 @@ exact date window to select) or raises ``RuleViolation`` naming the first rule b
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-import datetime as dt
 from datetime import date
 
 from events.periods import UNLABELED_SCOPE, Period, containing, find

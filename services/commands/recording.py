@@ -96,6 +96,7 @@ def as_ledger_error(violation: RuleViolation) -> LedgerError:
 async def admin_transaction(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
     """One transaction, serialised with other operator commands, on an initialised ledger."""
     async with pool.acquire() as conn, conn.transaction():
+        await log.hold_writers_lock(conn)
         await conn.execute("SELECT pg_advisory_xact_lock($1)", ADMIN_LOCK)
         await ensure_initialized(conn)
         yield conn

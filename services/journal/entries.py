@@ -17,6 +17,7 @@ from services.commands.recording import command_event, record
 from services.errors import Conflict, NotFound, RejectedInput
 from services.journal.run import lock_scope
 from services.journal.views import get_entry, get_run
+from services.store.log import hold_writers_lock
 
 TRANSFER_STATUSES = ("no", "processing", "yes", "error", "ignore")
 LOCKED_BY_TRANSFER = ("yes", "processing")
@@ -57,6 +58,7 @@ async def _released_counts(conn: asyncpg.Connection, numbers: list[str]) -> dict
 
 async def cancel_entry(pool: asyncpg.Pool, number: str) -> dict[str, Any]:
     async with pool.acquire() as conn, conn.transaction():
+        await hold_writers_lock(conn)
         row = await _entry_row(conn, number)
         await lock_scope(conn, row["scope"])
         row = await _entry_row(conn, number)
@@ -77,6 +79,7 @@ async def cancel_entry(pool: asyncpg.Pool, number: str) -> dict[str, Any]:
 async def cancel_run(pool: asyncpg.Pool, number: str) -> dict[str, Any]:
     """Cancel every entry that may be; a run keeping transferred entries stays completed."""
     async with pool.acquire() as conn, conn.transaction():
+        await hold_writers_lock(conn)
         run = await get_run(conn, number)
         await lock_scope(conn, run["org"] or "")
         run = await get_run(conn, number)
@@ -109,6 +112,7 @@ async def set_transfer_status(pool: asyncpg.Pool, number: str, status: str) -> d
             f"transfer status is one of {', '.join(TRANSFER_STATUSES)}, not {status!r}",
         )
     async with pool.acquire() as conn, conn.transaction():
+        await hold_writers_lock(conn)
         row = await _entry_row(conn, number)
         await lock_scope(conn, row["scope"])
         row = await _entry_row(conn, number)

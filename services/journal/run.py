@@ -152,6 +152,7 @@ async def create_journal_run(
         transaction = conn.transaction()
         await transaction.start()
         try:
+            await log.hold_writers_lock(conn)
             plan = await check_request(conn, request)
             await lock_scope(conn, plan.scope)
             await select_transactions(conn, plan)
