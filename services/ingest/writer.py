@@ -64,7 +64,9 @@ async def write_batch(
         positions = await log.append(conn, new)
         if positions:
             values = sorted(positions.values())
-            await projections.apply_all(conn, values[0], values[-1], values)
+            contiguous = values[-1] - values[0] + 1 == len(values)
+            await projections.apply_all(conn, values[0], values[-1],
+                                        None if contiguous else values)
         if group_id is not None:
             await store_offsets(conn, group_id, records)
     return BatchResult(

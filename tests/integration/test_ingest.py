@@ -85,13 +85,15 @@ async def test_the_same_events_again_and_with_a_new_group_store_nothing_new(
 
     await wait_until(lambda: caught_up(settings.consumer_group), message="re-sent batch read")
     assert await billing_event_count(pool) == 600
-    assert ingest.stats.duplicates == 600
+    # A rebalance may hand a batch in flight back to the group: re-reading is allowed (and
+    # harmless), storing twice is not.
+    assert ingest.stats.stored == 600
+    assert ingest.stats.duplicates == ingest.stats.read - 600 >= 600
 
     other = ingest.start(consumer_group=settings.consumer_group + "-other")
     await wait_until(lambda: caught_up(settings.consumer_group + "-other"), message="new group")
-    assert other.read == 1200
-    assert other.duplicates == 1200
     assert other.stored == 0
+    assert other.duplicates == other.read >= 1200
     assert await billing_event_count(pool) == 600
     assert await scalar(pool, "SELECT count(*) FROM pending_transactions") == total_lines
 
