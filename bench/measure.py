@@ -1,0 +1,200 @@
+"""Run a consumer as a separate process and measure it from outside.
+
+- time: from just before the process is spawned until ``SELECT count(*) FROM <table>``
+  (polled every 0.2 s) reaches the expected count; also from the first poll that sees a row
+  to the last one (excludes start-up and group join), and the exact span between the first
+  and last row's ``recorded_at`` (``clock_timestamp()`` at insert);
+- memory: the peak of the RSS of the process and all its children, polled every 0.1 s, and
+  their CPU time (user+system), which other load on the machine disturbs less than time;
+- optionally a py-spy profile (raw collapsed stacks and a flame graph) of the steady state,
+  attached when the first row appears.
+
+The process is stopped with SIGTERM once everything is stored (SIGKILL after 30 s).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import psutil
+
+POLL_COUNT_S = 0.2
+POLL_RSS_S = 0.1
+STOP_GRACE_S = 30.0
+
+
+@dataclass(slots=True)
+class Measurement:
+    events: int
+    stored: int
+    total_s: float  # spawn -> all rows visible (count poll)
+    first_row_s: float  # spawn -> first row visible
+    span_s: float  # first row visible -> all rows visible
+    db_span_s: float  # min(recorded_at) -> max(recorded_at)
+    peak_rss_mb: float
+    cpu_s: float  # user+system CPU of the process and its children, spawn -> all stored
+    load_before: float  # 1-minute load average when spawned: other work on the machine?
+    exit_code: int | None
+    log: str
+    profile: str | None = None
+
+    def rate(self, seconds: float) -> float:
+        return self.events / seconds if seconds > 0 else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["events_per_s_total"] = self.rate(self.total_s)
+        out["events_per_s_span"] = self.rate(self.span_s)
+        out["events_per_s_db_span"] = self.rate(self.db_span_s)
+        out["cpu_us_per_event"] = 1e6 * self.cpu_s / self.events if self.events else 0.0
+        return out
+
+
+class ConsumerFailed(RuntimeError):
+    """The measured process exited or did not store everything in time."""
+
+
+async def _sample(pid: int, done: asyncio.Event) -> tuple[float, float]:
+    """Peak RSS (MB) of ``pid`` and its children, and their CPU seconds at the last sample."""
+    peak = 0
+    cpu = 0.0
+    try:
+        root = psutil.Process(pid)
+    except psutil.NoSuchProcess:
+        return 0.0, 0.0
+    while not done.is_set():
+        total = 0
+        used = 0.0
+        try:
+            for proc in [root, *root.children(recursive=True)]:
+                with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+                    total += proc.memory_info().rss
+                    times = proc.cpu_times()
+                    used += times.user + times.system
+        except psutil.NoSuchProcess:
+            break
+        peak = max(peak, total)
+        cpu = max(cpu, used)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(done.wait(), POLL_RSS_S)
+    return peak / (1024 * 1024), cpu
+
+
+def _py_spy() -> str | None:
+    beside = Path(sys.executable).parent / "py-spy"
+    return shutil.which("py-spy") or (str(beside) if beside.exists() else None)
+
+
+async def _start_profiler(pid: int, out: Path) -> asyncio.subprocess.Process | None:
+    py_spy = _py_spy()
+    if py_spy is None:
+        print("py-spy not found: install it with .venv/bin/pip install py-spy (no profile)")
+        return None
+    return await asyncio.create_subprocess_exec(
+        py_spy, "record", "--pid", str(pid), "--rate", "200", "--idle", "--format", "raw",
+        "--output", str(out), stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+
+
+async def _stop(proc: asyncio.subprocess.Process) -> int | None:
+    if proc.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGTERM)
+        try:
+            return await asyncio.wait_for(proc.wait(), STOP_GRACE_S)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            return await proc.wait()
+    return proc.returncode
+
+
+async def measure(
+    argv: Sequence[str],
+    *,
+    env: dict[str, str],
+    cwd: Path,
+    database_url: str,
+    table: str,
+    expected: int,
+    log_path: Path,
+    timeout_s: float,
+    profile_path: Path | None = None,
+) -> Measurement:
+    """Spawn ``argv`` and time it until ``table`` holds ``expected`` rows."""
+    conn = await asyncpg.connect(database_url)
+    count_sql = f"SELECT count(*) FROM {table}"
+    profiler: asyncio.subprocess.Process | None = None
+    with log_path.open("wb") as log:
+        started = time.perf_counter()
+        proc = await asyncio.create_subprocess_exec(
+            *argv, env=env, cwd=cwd, stdout=log, stderr=asyncio.subprocess.STDOUT
+        )
+    done = asyncio.Event()
+    sampler = asyncio.create_task(_sample(proc.pid, done))
+    load_before = os.getloadavg()[0]
+    first_seen: float | None = None
+    stored = 0
+    try:
+        tick = 0
+        while True:
+            stored = int(await conn.fetchval(count_sql))
+            now = time.perf_counter()
+            if stored and first_seen is None:
+                first_seen = now
+                if profile_path is not None:
+                    profiler = await _start_profiler(proc.pid, profile_path)
+            if stored >= expected:
+                break
+            if proc.returncode is not None:
+                raise ConsumerFailed(f"{argv[2]} exited with {proc.returncode}; see {log_path}")
+            if now - started > timeout_s:
+                raise ConsumerFailed(f"{stored}/{expected} rows after {timeout_s}s; see {log_path}")
+            tick += 1
+            await asyncio.sleep(max(0.0, started + tick * POLL_COUNT_S - time.perf_counter()))
+        finished = now
+        done.set()
+        peak_mb, cpu_s = await sampler
+        if profiler is not None:
+            with contextlib.suppress(ProcessLookupError):
+                profiler.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
+            await asyncio.wait_for(profiler.wait(), 60)
+        db_span = await conn.fetchval(
+            f"SELECT extract(epoch FROM max(recorded_at) - min(recorded_at)) FROM {table}"
+        )
+    finally:
+        done.set()
+        with contextlib.suppress(Exception):
+            await sampler
+        exit_code = await _stop(proc)
+        if profiler is not None and profiler.returncode is None:
+            profiler.kill()
+            await profiler.wait()
+        await conn.close()
+    assert first_seen is not None
+    return Measurement(
+        events=expected,
+        stored=stored,
+        total_s=finished - started,
+        first_row_s=first_seen - started,
+        span_s=finished - first_seen,
+        db_span_s=float(db_span or 0.0),
+        peak_rss_mb=peak_mb,
+        cpu_s=cpu_s,
+        load_before=load_before,
+        exit_code=exit_code,
+        log=str(log_path),
+        profile=str(profile_path) if profiler is not None else None,
+    )
