@@ -19,11 +19,13 @@ import argparse
 import asyncio
 import contextlib
 import hashlib
+import json
 import os
 import platform
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from contextlib import ExitStack
 from datetime import UTC, datetime
@@ -166,15 +168,33 @@ async def run_workload(
             env=clean_env(), table=BARE_TABLE, log_path=logs / f"bare-{workload.name}.log",
             **common,
         )
+        console.print("  replay of the stored events ...")
+        replayed = await replay_stored(ledger_env, logs / f"replay-{workload.name}.log")
         checks = await counts(url)
         if checks["pending_transactions"] != workload.total_lines or checks["rejected_messages"]:
             console.print(f"[red]unexpected store contents: {checks}[/red]")
-        return WorkloadResult(workload, produced, ingest, bare, checks)
+        if replayed["new"] or replayed["read"] != workload.events:
+            console.print(f"[red]replay stored something or missed events: {replayed}[/red]")
+        return WorkloadResult(workload, produced, ingest, bare, checks, replayed)
     finally:
         await admin.execute("SET lock_timeout = '10s'")
         await admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         await admin.close()
         await delete_topics(bootstrap, [topic, dlq])
+
+
+async def replay_stored(ledger_env: dict[str, str], log_path: Path) -> dict[str, Any]:
+    """Time ``ledger replay --from-beginning`` over events that are all stored already."""
+    with log_path.open("wb") as log:
+        started = time.perf_counter()
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "services.cli", "replay", "--from-beginning", "--json",
+            env=clean_env(**ledger_env), cwd=REPO, stdout=asyncio.subprocess.PIPE, stderr=log,
+        )
+        out, _ = await proc.communicate()
+        seconds = time.perf_counter() - started
+    report: dict[str, Any] = json.loads(out)
+    return report | {"seconds": seconds, "exit_code": proc.returncode}
 
 
 def _git(*argv: str) -> str:
