@@ -8,7 +8,9 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from services.ingest.app import KAFKA_MESSAGE_CEILING
+#: Producer and fetch limits far above ``max_message_bytes`` so an oversized message can
+#: still be read, judged ``too_large`` and copied to the DLQ.
+KAFKA_MESSAGE_CEILING = 16 * 1024 * 1024
 
 
 def message_key(value: bytes) -> bytes | None:
@@ -72,8 +74,8 @@ async def publish_values(
 async def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
     """Log end offset per partition of ``topic`` (empty if the topic does not exist)."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
     try:
+        await consumer.start()
         partitions = consumer.partitions_for_topic(topic)
         if not partitions:
             await consumer._client.force_metadata_update()

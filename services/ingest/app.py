@@ -9,10 +9,11 @@ A failing database is different: the batch is retried with backoff and no offset
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,14 +24,16 @@ from faststream.kafka import KafkaBroker, KafkaMessage, Topic
 from faststream.kafka.subscriber.usecase import LogicSubscriber
 
 from services.config import Settings
+from services.ingest.classify import Parsed, parse_all
 from services.ingest.records import InboundRecord, Rejection
-from services.ingest.writer import BatchResult, stored_offsets, write_batch
+from services.ingest.writer import BatchResult, PublishRejection, stored_offsets, write_batch
+from services.kafka_io import KAFKA_MESSAGE_CEILING, producer
 
 log = logging.getLogger("ledger.ingest")
 
-#: Producer and fetch limits far above ``max_message_bytes`` so an oversized message can
-#: still be read, judged ``too_large`` and copied to the DLQ.
-KAFKA_MESSAGE_CEILING = 16 * 1024 * 1024
+
+#: Records parsed between two yields to the event loop (see ``parse_yielding``).
+PARSE_SLICE = 250
 
 
 class SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -77,6 +80,7 @@ class IngestStats:
     rejected: int = 0
     retries: int = 0
     listeners: list[Callable[[BatchResult], None]] = field(default_factory=list)
+    pipelines: list[StorePipeline] = field(default_factory=list)
 
     def add(self, result: BatchResult) -> None:
         self.batches += 1
@@ -111,24 +115,12 @@ def add_ingest_subscriber(
     broker: KafkaBroker,
     settings: Settings,
     pool: asyncpg.Pool,
+    publish_rejection: PublishRejection,
     stats: IngestStats | None = None,
 ) -> IngestStats:
-    """Register the batch subscriber and the DLQ publisher on ``broker``."""
+    """Register the batch subscriber on ``broker``; refusals go to ``publish_rejection``."""
     stats = stats or IngestStats()
     listener = SeekToStoredOffsets(pool, settings.consumer_group, settings.topic_billing)
-    dlq = broker.publisher(
-        Topic(settings.topic_dlq, num_partitions=settings.topic_partitions),
-        title="billing.events.dlq",
-        description="Rejected inbound messages: original key and bytes, ledger-error headers.",
-    )
-
-    async def publish_rejection(rejection: Rejection) -> None:
-        await dlq.publish(
-            rejection.record.value,
-            key=rejection.record.key,
-            headers=rejection.dlq_headers(),
-        )
-
     subscriber = broker.subscriber(
         Topic(settings.topic_billing, num_partitions=settings.topic_partitions),
         batch=True,
@@ -148,9 +140,9 @@ def add_ingest_subscriber(
     )
     listener.subscriber = subscriber
 
-    @subscriber
-    async def ingest_batch(body: Any, msg: KafkaMessage) -> None:
-        records = [InboundRecord.from_consumer_record(r) for r in msg.raw_message]
+    pipeline = StorePipeline()
+
+    async def store(records: list[InboundRecord], parsed: list[Parsed], msg: Any) -> None:
         result = await retry_until_stored(
             lambda: write_batch(
                 pool,
@@ -158,14 +150,54 @@ def add_ingest_subscriber(
                 group_id=settings.consumer_group,
                 max_bytes=settings.max_message_bytes,
                 publish_rejection=publish_rejection,
+                parsed=parsed,
             ),
             stats,
             settings.db_retry_max_seconds,
         )
         stats.add(result)
-        await msg.ack()
+        with contextlib.suppress(Exception):  # informative only: offsets live in PostgreSQL
+            await msg.ack()
 
+    @subscriber
+    async def ingest_batch(body: Any, msg: KafkaMessage) -> None:
+        records = [InboundRecord.from_consumer_record(r) for r in msg.raw_message]
+        parsed = await parse_yielding(records, settings.max_message_bytes)
+        await pipeline.submit(store(records, parsed, msg))
+
+    stats.pipelines.append(pipeline)
     return stats
+
+
+class StorePipeline:
+    """At most one batch being stored while the next one is parsed.
+
+    Parsing needs no database, so batch N+1 is parsed while batch N's transaction runs; it
+    is judged (duplicates, known transactions) only after batch N has committed, because
+    judging reads what N wrote. One transaction per batch, with its offsets, as before.
+    """
+
+    def __init__(self) -> None:
+        self._in_flight: asyncio.Task[None] | None = None
+
+    async def submit(self, storing: Coroutine[Any, Any, None]) -> None:
+        await self.drain()
+        self._in_flight = asyncio.create_task(storing)
+
+    async def drain(self) -> None:
+        task, self._in_flight = self._in_flight, None
+        if task is not None:
+            await task
+
+
+async def parse_yielding(records: list[InboundRecord], max_bytes: int) -> list[Parsed]:
+    """Parse in slices, yielding between them so the batch being stored keeps PostgreSQL
+    busy instead of waiting for this CPU work to finish."""
+    parsed: list[Parsed] = []
+    for start in range(0, len(records), PARSE_SLICE):
+        parsed += parse_all(records[start:start + PARSE_SLICE], max_bytes)
+        await asyncio.sleep(0)
+    return parsed
 
 
 async def retry_until_stored(
@@ -194,11 +226,26 @@ async def run_ingest(
 ) -> IngestStats:
     """Consume until ``stop`` is set, then finish the batch in hand and leave the group."""
     tune_garbage_collector()
-    broker = build_broker(settings)
-    stats = add_ingest_subscriber(broker, settings, pool, stats)
-    async with broker:
-        await broker.start()
-        await stop.wait()
+    assert settings.kafka_bootstrap
+    # The DLQ producer outlives the broker: the batch in hand may still refuse a message
+    # after the subscriber has stopped.
+    async with producer(settings.kafka_bootstrap) as dlq:
+
+        async def publish_rejection(rejection: Rejection) -> None:
+            await dlq.send_and_wait(
+                settings.topic_dlq,
+                rejection.record.value,
+                key=rejection.record.key,
+                headers=[(k, v.encode()) for k, v in rejection.dlq_headers().items()],
+            )
+
+        broker = build_broker(settings)
+        stats = add_ingest_subscriber(broker, settings, pool, publish_rejection, stats)
+        async with broker:
+            await broker.start()
+            await stop.wait()
+        for pipeline in stats.pipelines:  # the batch in hand is stored before we return
+            await pipeline.drain()
     return stats
 
 

@@ -66,6 +66,7 @@ class Classified:
 
 
 def parse_all(records: Iterable[InboundRecord], max_bytes: int) -> list[Parsed]:
+    """Parse every record; parsing needs no database, so it can run ahead of the store."""
     parsed = []
     for record in records:
         try:

@@ -16,6 +16,7 @@ import projections
 from projections import pending
 from services.ingest.classify import (
     Classified,
+    Parsed,
     classify,
     drop_refused_before,
     parse_all,
@@ -50,6 +51,7 @@ async def write_batch(
     group_id: str | None,
     max_bytes: int,
     publish_rejection: PublishRejection,
+    parsed: list[Parsed] | None = None,
 ) -> BatchResult:
     """Store a batch; refusals go to the DLQ first, so a crash can repeat but never lose one.
 
@@ -57,7 +59,7 @@ async def write_batch(
     """
     async with pool.acquire() as conn, conn.transaction():
         await log.hold_writers_lock(conn)
-        outcome = await judge(conn, records, max_bytes)
+        outcome = await judge(conn, records, max_bytes, parsed=parsed)
         for rejection in outcome.rejections:
             await publish_rejection(rejection)
         new = outcome.new_events + [r.to_event() for r in outcome.rejections]
@@ -83,13 +85,15 @@ async def judge(
     max_bytes: int,
     *,
     retrying_rejections: bool = False,
+    parsed: list[Parsed] | None = None,
 ) -> Classified:
     """Parse and judge records against the store: one round trip per lookup, not per record.
 
     ``retrying_rejections`` (DLQ repair) judges a message refused before afresh instead of
     recognising it as already refused.
     """
-    parsed = parse_all(records, max_bytes)
+    if parsed is None:
+        parsed = parse_all(records, max_bytes)
     ids = [p.event.event_id for p in parsed if p.event is not None]
     keys = [key for p in parsed if p.event is not None for key in transaction_keys(p.event)]
     stored = await log.stored_hashes(conn, ids)

@@ -20,10 +20,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from services.config import Settings
 from services.errors import NotFound, RejectedInput
-from services.ingest.app import KAFKA_MESSAGE_CEILING
 from services.ingest.records import InboundRecord, Rejection
 from services.ingest.writer import write_batch
-from services.kafka_io import producer
+from services.kafka_io import KAFKA_MESSAGE_CEILING, producer
 
 
 @dataclass
