@@ -25,6 +25,9 @@ from events.violations import RuleViolation
 #: Categories whose transactions are judged by a whole period, never a date or range.
 PERIOD_ONLY_CATEGORIES = frozenset({Category.REVENUE, Category.UNREALIZED_FX})
 
+#: Names a request may use instead of types; each expands to the types the settings enable.
+CATEGORY_NAMES = frozenset(c.value for c in Category) | {"all"}
+
 
 @dataclass(frozen=True, slots=True)
 class LedgerSettings:
@@ -92,12 +95,19 @@ def _resolve_types(request: JournalRunRequest, settings: LedgerSettings) -> tupl
         raise RuleViolation("types_required", "name at least one transaction type or category")
     try:
         types = resolve_type_names(request.types, settings.settlement, settings.harmonization)
+        named = set(resolve_type_names(
+            [n for n in request.types if n.strip().casefold() not in CATEGORY_NAMES],
+            settings.settlement, settings.harmonization,
+        ))
     except UnknownTransactionType as error:
         raise RuleViolation(
             "transaction_type_unknown", f"unknown transaction type or category {error.name!r}"
         ) from error
     if settings.multi_org:
-        legacy = [t for t in types if TRANSACTION_TYPES[t].legacy]
+        # A category means the types this tenant can journal: under Multi-Org that leaves out
+        # the legacy types (they carry no org label). Naming one explicitly is refused.
+        legacy = [t for t in types if TRANSACTION_TYPES[t].legacy and t in named]
+        types = [t for t in types if not TRANSACTION_TYPES[t].legacy]
         if legacy:
             raise RuleViolation(
                 "legacy_type_under_multi_org",

@@ -25,6 +25,7 @@ from services.commands.recording import (
     record,
     scope_of,
 )
+from services.errors import RejectedInput
 
 
 def period_dict(period: Period) -> dict[str, Any]:
@@ -84,6 +85,9 @@ async def change_period_status(
     pool: asyncpg.Pool, *, org: str | None, name: str, to: str
 ) -> dict[str, Any]:
     """Close (or mark pending close) oldest first; reopen only the latest closed period."""
+    if to not in (OPEN, PENDING_CLOSE, CLOSED):
+        raise RejectedInput("period_status_invalid",
+                            f"a period is {OPEN}, {PENDING_CLOSE} or {CLOSED}, not {to!r}")
     async with admin_transaction(pool) as conn:
         scope = await scope_of(conn, org)
         periods = await load_periods(conn, scope)

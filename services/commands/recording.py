@@ -106,7 +106,15 @@ async def admin_transaction(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connect
 
 
 async def ensure_initialized(conn: asyncpg.Connection) -> None:
-    """A new ledger starts with default settings and the unlabeled open-ended period."""
+    """A new ledger starts with default settings and the unlabeled open-ended period.
+
+    Initialising takes the operator-command lock and checks again, so a journal run racing
+    the first command of a new ledger cannot write the defaults a second time.
+    """
+    if await conn.fetchval("SELECT count(*) FROM ledger_settings"):
+        return
+    await log.hold_writers_lock(conn)  # always before ADMIN_LOCK: one lock order, no deadlock
+    await conn.execute("SELECT pg_advisory_xact_lock($1)", ADMIN_LOCK)
     if await conn.fetchval("SELECT count(*) FROM ledger_settings"):
         return
     defaults = LedgerSettings()
