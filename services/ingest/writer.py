@@ -14,6 +14,7 @@ import asyncpg
 
 import projections
 from projections import pending
+from services import metrics
 from services.ingest.classify import (
     Classified,
     Parsed,
@@ -44,6 +45,7 @@ class BatchResult:
     rejected: int
 
 
+@metrics.times_ingest_batches
 async def write_batch(
     pool: asyncpg.Pool,
     records: Sequence[InboundRecord],
@@ -71,6 +73,7 @@ async def write_batch(
                                         None if contiguous else values)
         if group_id is not None:
             await store_offsets(conn, group_id, records)
+    metrics.count_stored_batch(outcome)
     return BatchResult(
         read=len(records),
         stored=len(outcome.new_events),

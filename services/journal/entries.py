@@ -13,6 +13,7 @@ from typing import Any
 
 import asyncpg
 
+from services import metrics
 from services.commands.recording import command_event, record
 from services.errors import Conflict, NotFound, RejectedInput
 from services.journal.run import lock_scope
@@ -72,6 +73,7 @@ async def cancel_entry(pool: asyncpg.Pool, number: str) -> dict[str, Any]:
             )
         released = (await _released_counts(conn, [number])).get(number, 0)
         await record(conn, [_cancel_event(row, released)])
+    metrics.JOURNAL_ENTRIES_CANCELLED.inc()
     return {"number": number, "journal_run": row["journal_run"],
             "released_transaction_count": released}
 
@@ -102,6 +104,7 @@ async def cancel_run(pool: asyncpg.Pool, number: str) -> dict[str, Any]:
         events.append(command_event("journal_run.cancelled", f"journal_run:{number}", data,
                                     org=run["org"]))
         await record(conn, events)
+    metrics.JOURNAL_ENTRIES_CANCELLED.inc(len(cancelled))
     return data | {"status": "completed" if kept else "cancelled"}
 
 

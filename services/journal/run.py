@@ -22,6 +22,7 @@ import asyncpg
 from events.journal_rules import JournalRunRequest, RunPlan, plan_journal_run
 from events.transaction_types import TRANSACTION_TYPES
 from events.violations import RuleViolation
+from services import metrics
 from services.commands.recording import (
     as_ledger_error,
     command_event,
@@ -144,6 +145,7 @@ async def preview(conn: asyncpg.Connection, plan: RunPlan) -> list[dict[str, Any
     ]
 
 
+@metrics.observes_journal_runs
 async def create_journal_run(
     pool: asyncpg.Pool, request: JournalRunRequest, *, dry_run: bool = False
 ) -> dict[str, Any]:

@@ -1,0 +1,82 @@
+"""Is this process able to serve? PostgreSQL reachable and migrated, the broker answering.
+
+Each check is bounded by a short timeout and they run concurrently, so ``/readyz`` answers
+within about ``TIMEOUT`` seconds even with every dependency down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import asyncpg
+
+from services.config import Settings
+from services.embedded import kafka_metadata
+from services.store.migrate import pending_migrations
+
+TIMEOUT = 2.0  # seconds, per check
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    name: str
+    ok: bool
+    code: str = ""
+    message: str = ""
+
+    @property
+    def summary(self) -> str:
+        return "ok" if self.ok else self.code
+
+
+async def check_database(pool: asyncpg.Pool) -> list[Check]:
+    """Two checks: PostgreSQL answers, and no bundled migration is missing."""
+    try:
+        async with asyncio.timeout(TIMEOUT):
+            async with pool.acquire() as conn:
+                pending = await pending_migrations(conn)
+    except Exception as error:  # refused, timed out, pool closed: all "unreachable"
+        return [
+            Check("database", False, "database_unreachable",
+                  f"PostgreSQL did not answer: {type(error).__name__}: {error}"),
+            Check("migrations", False, "migrations_unknown", "PostgreSQL did not answer"),
+        ]
+    migrations = Check("migrations", True)
+    if pending:
+        migrations = Check("migrations", False, "migrations_pending",
+                           f"not applied yet: {', '.join(pending)}")
+    return [Check("database", True), migrations]
+
+
+def _servers(bootstrap: str) -> list[tuple[str, int]]:
+    servers = []
+    for address in filter(None, (a.strip() for a in bootstrap.split(","))):
+        host, _, port = address.rpartition(":")
+        servers.append((host.strip("[]") or "localhost", int(port)))
+    return servers
+
+
+async def check_broker(bootstrap: str | None) -> Check:
+    """Reachable when one bootstrap server answers a Kafka Metadata request in time."""
+    if not bootstrap:
+        return Check("broker", False, "broker_not_configured", "no Kafka bootstrap address")
+    failures = []
+    for host, port in _servers(bootstrap):
+        try:
+            await asyncio.wait_for(
+                asyncio.to_thread(kafka_metadata, host, port, TIMEOUT), TIMEOUT + 0.5
+            )
+        except Exception as error:  # refused, timed out, not Kafka: all "not reachable"
+            failures.append(f"{host}:{port}: {type(error).__name__}: {error}")
+        else:
+            return Check("broker", True)
+    return Check("broker", False, "broker_unreachable",
+                 "no Kafka bootstrap server answered a metadata request: " + "; ".join(failures))
+
+
+async def readiness(settings: Settings, pool: asyncpg.Pool) -> list[Check]:
+    database, broker = await asyncio.gather(
+        check_database(pool), check_broker(settings.kafka_bootstrap)
+    )
+    return [*database, broker]

@@ -1,0 +1,170 @@
+"""Prometheus collectors of the ledger, served at ``GET /metrics`` by the HTTP API.
+
+Module-level collectors in prometheus-client's default registry: one set per process, so
+``ledger serve`` (ingest, publisher and API in one process) exposes everything it does.
+
+- counted where the work commits: events stored and messages refused (the ingest batch
+  writer), entries created (a completed journal run) and cancelled (entry and run cancel);
+- timed: an ingest batch (judge, DLQ, store, offsets: one transaction), a journal run;
+- state of the shared store, refreshed on every scrape (``services.api.operations``):
+  consumer lag per partition and the outbox backlog. Any process serving ``/metrics``
+  reports the same truth, even one that runs neither the ingest nor the publisher.
+
+This module does no I/O and imports nothing with I/O, so any part can import it.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections import Counter as Tally
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+
+from prometheus_client import Counter, Gauge, Histogram
+
+if TYPE_CHECKING:
+    from services.ingest.classify import Classified
+
+__all__ = [
+    "CONSUMER_LAG",
+    "EVENTS_INGESTED",
+    "INGEST_BATCH_SECONDS",
+    "INGEST_DUPLICATES",
+    "JOURNAL_ENTRIES_CANCELLED",
+    "JOURNAL_ENTRIES_CREATED",
+    "JOURNAL_RUN_SECONDS",
+    "JOURNAL_RUN_TRANSACTIONS",
+    "MESSAGES_REJECTED",
+    "OUTBOX_BACKLOG",
+    "OUTBOX_PUBLISHED",
+    "STORE_GAUGES_REFRESH_FAILURES",
+    "count_stored_batch",
+    "observes_journal_runs",
+    "set_store_gauges",
+    "times_ingest_batches",
+]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+# -- ingest ----------------------------------------------------------------------------------
+
+EVENTS_INGESTED = Counter(
+    "ledger_ingest_events",
+    "Billing events stored by the ingest (first delivery only), by event type.",
+    ["event_type"],
+)
+MESSAGES_REJECTED = Counter(
+    "ledger_ingest_rejected_messages",
+    "Inbound messages refused and sent to the DLQ, by ledger-error code.",
+    ["code"],
+)
+INGEST_DUPLICATES = Counter(
+    "ledger_ingest_duplicate_messages",
+    "Inbound messages recognised as already stored or already refused (redeliveries).",
+)
+INGEST_BATCH_SECONDS = Histogram(
+    "ledger_ingest_batch_seconds",
+    "Time to store one ingest batch: judge, DLQ, append, projections and offsets, committed.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
+CONSUMER_LAG = Gauge(
+    "ledger_consumer_lag",
+    "Records of the billing topic not stored yet, per partition (log end offset minus the "
+    "offset stored with the events; refreshed on scrape).",
+    ["topic", "partition"],
+)
+
+# -- outbox ----------------------------------------------------------------------------------
+
+OUTBOX_BACKLOG = Gauge(
+    "ledger_outbox_backlog",
+    "Outbound journal events not yet acknowledged by Kafka (refreshed on scrape).",
+)
+OUTBOX_PUBLISHED = Counter(
+    "ledger_outbox_published_events",
+    "Outbound journal events this process relayed to Kafka and marked sent.",
+)
+
+# -- journal ---------------------------------------------------------------------------------
+
+JOURNAL_RUN_SECONDS = Histogram(
+    "ledger_journal_run_seconds",
+    "Duration of a completed journal run, request checked to commit.",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0),
+)
+JOURNAL_RUN_TRANSACTIONS = Histogram(
+    "ledger_journal_run_transactions",
+    "Transactions journaled by a completed journal run.",
+    buckets=(0, 1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000),
+)
+JOURNAL_ENTRIES_CREATED = Counter(
+    "ledger_journal_entries_created",
+    "Summary journal entries created by journal runs.",
+)
+JOURNAL_ENTRIES_CANCELLED = Counter(
+    "ledger_journal_entries_cancelled",
+    "Summary journal entries cancelled (one by one, or by cancelling their run).",
+)
+
+STORE_GAUGES_REFRESH_FAILURES = Counter(
+    "ledger_store_gauges_refresh_failures",
+    "Scrapes whose consumer-lag and outbox-backlog refresh failed (values kept from before; "
+    "lag samples dropped).",
+)
+
+
+# -- recording helpers -------------------------------------------------------------------------
+
+
+def count_stored_batch(outcome: Classified) -> None:
+    """After an ingest batch committed: its new events, refusals and duplicates."""
+    for event_type, n in Tally(e.event_type for e in outcome.new_events).items():
+        EVENTS_INGESTED.labels(event_type).inc(n)
+    for code, n in Tally(r.code for r in outcome.rejections).items():
+        MESSAGES_REJECTED.labels(code).inc(n)
+    if outcome.duplicates:
+        INGEST_DUPLICATES.inc(outcome.duplicates)
+
+
+def times_ingest_batches(store: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    """Decorate the batch writer: observe each batch stored (a failed attempt is not)."""
+
+    @functools.wraps(store)
+    async def timed(*args: P.args, **kwargs: P.kwargs) -> T:
+        started = time.perf_counter()
+        result = await store(*args, **kwargs)
+        INGEST_BATCH_SECONDS.observe(time.perf_counter() - started)
+        return result
+
+    return timed
+
+
+def observes_journal_runs(
+    run: Callable[P, Awaitable[dict[str, Any]]],
+) -> Callable[P, Awaitable[dict[str, Any]]]:
+    """Decorate the journal-run handler: duration, size and entries of completed runs.
+
+    Dry runs and refused requests are not observed (they write nothing).
+    """
+
+    @functools.wraps(run)
+    async def observed(*args: P.args, **kwargs: P.kwargs) -> dict[str, Any]:
+        started = time.perf_counter()
+        result = await run(*args, **kwargs)
+        if result.get("status") == "completed":
+            JOURNAL_RUN_SECONDS.observe(time.perf_counter() - started)
+            JOURNAL_RUN_TRANSACTIONS.observe(result["transaction_count"])
+            JOURNAL_ENTRIES_CREATED.inc(len(result["journal_entry_numbers"]))
+        return result
+
+    return observed
+
+
+def set_store_gauges(report: Mapping[str, Any], topic: str) -> None:
+    """Set lag and backlog from a ``services.status.status_report``; stale partitions go."""
+    CONSUMER_LAG.clear()
+    for p in report["partitions"]:
+        CONSUMER_LAG.labels(topic, str(p["partition"])).set(p["lag"])
+    OUTBOX_BACKLOG.set(report["outbox_backlog"])

@@ -1,0 +1,55 @@
+"""The HTTP API served by uvicorn in the test's event loop, on the settings' free port, and
+an httpx client talking to it over real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import asyncpg
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from services.api.server import api_server
+from services.config import Settings
+from tests.helpers import wait_until
+
+
+@asynccontextmanager
+async def serving(settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[httpx.AsyncClient]:
+    """``uvicorn.Server(config).serve()`` as a task until the block ends; the client's base
+    URL is the server's."""
+    server = api_server(settings, pool, host="127.0.0.1")
+    task = asyncio.create_task(server.serve())
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{settings.http_port}", timeout=30
+    ) as client:
+
+        async def healthy() -> bool:
+            if task.done():
+                task.result()  # raise why it stopped
+                raise AssertionError("the API server stopped")
+            try:
+                return (await client.get("/healthz")).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        try:
+            await wait_until(healthy, timeout=15, message="API /healthz")
+            yield client
+        finally:
+            server.should_exit = True
+            await asyncio.wait_for(task, timeout=15)
+
+
+async def metric_values(client: httpx.AsyncClient) -> dict[tuple[str, tuple[str, ...]], float]:
+    """Every sample of ``GET /metrics``: (name, sorted label pairs) -> value."""
+    answer = await client.get("/metrics")
+    assert answer.status_code == 200, answer.text
+    values: dict[tuple[str, tuple[str, ...]], float] = {}
+    for family in text_string_to_metric_families(answer.text):
+        for sample in family.samples:
+            labels = tuple(f"{k}={v}" for k, v in sorted(sample.labels.items()))
+            values[(sample.name, labels)] = sample.value
+    return values
