@@ -4,6 +4,10 @@ Rows are read oldest first, sent keyed by org (``unlabeled`` without one) and ma
 only after the broker acknowledged every one of them. A crash between sending and marking
 sends them again with the same ``event_id``; consumers dedupe by it. Per-org order holds
 because commands on one scope serialise, so their outbox ids follow commit order.
+
+Only one relay sends at a time (a transaction-scoped advisory lock): several ``ledger
+serve`` processes may run the publisher, and the others wait instead of sending every
+batch twice.
 """
 
 from __future__ import annotations
@@ -12,14 +16,20 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 
+from services import metrics
 from services.kafka_io import producer as make_producer
 
 log = logging.getLogger("ledger.publisher")
+
+#: Held (transaction-scoped) by the one relay that is sending.
+RELAY_LOCK = 0x1ED6E5  # distinct from services.store.log.LOG_WRITERS_LOCK
 
 _UNSENT = """
 SELECT id, event_id, event_type, key, payload FROM outbox
@@ -29,29 +39,46 @@ WHERE sent_at IS NULL ORDER BY id LIMIT $1
 _MARK_SENT = "UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[])"
 
 
+async def fetch_unsent(
+    conn: asyncpg.Connection | asyncpg.Pool, batch: int = 1000
+) -> list[asyncpg.Record]:
+    """The oldest unsent outbox rows, in outbox (= per-org commit) order."""
+    rows: list[asyncpg.Record] = await conn.fetch(_UNSENT, batch)
+    return rows
+
+
 async def send_batch(
-    producer: AIOKafkaProducer, topic: str, rows: list[asyncpg.Record]
+    producer: AIOKafkaProducer, topic: str, rows: Sequence[asyncpg.Record]
 ) -> None:
     """Send in order and wait for every acknowledgement."""
     futures = []
     for row in rows:
-        value = row["payload"].encode() if isinstance(row["payload"], str) else json.dumps(
-            row["payload"]).encode()
+        payload = row["payload"]
+        value = (payload if isinstance(payload, str) else json.dumps(payload)).encode()
         futures.append(await producer.send(topic, value, key=row["key"].encode(),
                                            headers=[("event_type", row["event_type"].encode())]))
     for future in futures:
         await future
 
 
+async def mark_sent(conn: asyncpg.Connection | asyncpg.Pool, ids: Sequence[int]) -> None:
+    await conn.execute(_MARK_SENT, list(ids))
+
+
 async def relay_once(
     pool: asyncpg.Pool, producer: AIOKafkaProducer, topic: str, batch: int = 1000
 ) -> int:
-    """Send one batch of unsent outbox rows; return how many were sent."""
-    rows = await pool.fetch(_UNSENT, batch)
-    if not rows:
-        return 0
-    await send_batch(producer, topic, rows)
-    await pool.execute(_MARK_SENT, [r["id"] for r in rows])
+    """Send one batch of unsent outbox rows; return how many were sent (0 if another relay
+    holds the lock)."""
+    async with pool.acquire() as conn, conn.transaction():
+        if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", RELAY_LOCK):
+            return 0
+        rows = await fetch_unsent(conn, batch)
+        if not rows:
+            return 0
+        await send_batch(producer, topic, rows)
+        await mark_sent(conn, [r["id"] for r in rows])
+    metrics.OUTBOX_PUBLISHED.inc(len(rows))
     return len(rows)
 
 
@@ -69,7 +96,8 @@ async def run_publisher(
         while not stop.is_set():
             try:
                 sent = await relay_once(pool, producer, topic)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            except (OSError, KafkaError, asyncpg.PostgresError,
+                    asyncpg.InterfaceError) as error:
                 log.warning("outbox relay failed (%s); retrying", error)
                 sent = 0
             if stats is not None:

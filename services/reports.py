@@ -2,7 +2,11 @@
 
 Scope and period are derived here, at query time, from the settings and periods in force:
 without Multi-Org every transaction is in the unlabeled scope; with it, a transaction is in
-its org's scope unless its type is a legacy one (DOMAIN.md §2, seed 003).
+its org's scope unless its type is a legacy one (DOMAIN.md §2, seed 003). A revenue event
+item is in the period it names. Held means "would be picked up but for": a legacy type under
+Multi-Org, no org label under Multi-Org (every run names its org), a type the settlement
+settings do not enable, or a status the type does not accept. Excluded means never picked
+up (DOMAIN.md §1).
 """
 
 from __future__ import annotations
@@ -11,14 +15,16 @@ from typing import Any
 
 import asyncpg
 
-from events.transaction_types import TRANSACTION_TYPES
-from services.commands.recording import ensure_initialized, load_settings
+from events.periods import OPEN_ENDED_NAME
+from events.transaction_types import TRANSACTION_TYPES, enabled_types
+from services.commands.recording import ensure_initialized, load_settings, scope_of
 
 LEGACY_TYPES = sorted(t.id for t in TRANSACTION_TYPES.values() if t.legacy)
 REQUIRED = [(t.id, t.required_status) for t in TRANSACTION_TYPES.values()]
 
-#: $1 multi_org, $2 legacy type ids, $3 type ids, $4 their required statuses.
-SCOPED = """
+#: $1 multi_org, $2 legacy type ids, $3 type ids, $4 their required statuses,
+#: $5 the type ids the settlement settings enable.
+SCOPED = f"""
 WITH scoped AS (
     SELECT p.*,
            CASE WHEN $1::boolean AND NOT (p.type = ANY($2::text[])) THEN coalesce(p.org, '')
@@ -26,59 +32,74 @@ WITH scoped AS (
            r.required_status
     FROM pending_transactions p
     JOIN unnest($3::text[], $4::text[]) AS r(type, required_status) ON r.type = p.type
+    WHERE p.journal_entry IS NULL
 ),
 placed AS (
     SELECT s.*,
-           coalesce(
+           CASE WHEN s.type = 'revenue_event_item' THEN s.accounting_period ELSE coalesce(
                (SELECT ap.name FROM accounting_periods ap
                 WHERE ap.scope = s.scope AND NOT ap.open_ended
                   AND s.date BETWEEN ap.start_date AND ap.end_date),
                CASE WHEN s.date > coalesce((SELECT max(ap.end_date) FROM accounting_periods ap
                                             WHERE ap.scope = s.scope), '-infinity'::date)
-                    THEN 'Open-Ended' END
-           ) AS period,
+                    THEN '{OPEN_ENDED_NAME}' END
+           ) END AS period,
            CASE
                WHEN s.exclusion_reason IS NOT NULL THEN 'excluded'
                WHEN $1::boolean AND s.type = ANY($2::text[]) THEN 'held'
+               WHEN $1::boolean AND s.scope = '' THEN 'held'
+               WHEN NOT (s.type = ANY($5::text[])) THEN 'held'
                WHEN s.required_status IS NOT NULL AND s.status <> s.required_status THEN 'held'
                ELSE 'pending'
            END AS state,
            CASE
                WHEN s.exclusion_reason IS NOT NULL THEN s.exclusion_reason
                WHEN $1::boolean AND s.type = ANY($2::text[]) THEN 'legacy_type_under_multi_org'
+               WHEN $1::boolean AND s.scope = '' THEN 'unlabeled_under_multi_org'
+               WHEN NOT (s.type = ANY($5::text[])) THEN 'type_not_enabled'
                WHEN s.required_status IS NOT NULL AND s.status <> s.required_status
                    THEN 'status_not_eligible'
            END AS reason
     FROM scoped s
-    WHERE s.journal_entry IS NULL
+),
+ordered AS (
+    -- periods in calendar order (the open-ended one last), not in name order
+    SELECT pl.*, ap.open_ended AS period_open_ended, ap.start_date AS period_start
+    FROM placed pl
+    LEFT JOIN accounting_periods ap ON ap.scope = pl.scope AND ap.name = pl.period
 )
 """
 
 PENDING = SCOPED + """
 SELECT scope, type, period, currency, state, reason, count(*) AS count, sum(amount) AS amount
-FROM placed
-WHERE ($5::text IS NULL OR scope = $5)
-GROUP BY scope, type, period, currency, state, reason
-ORDER BY scope, type, period NULLS LAST, currency, state, reason NULLS FIRST
+FROM ordered
+WHERE ($6::text IS NULL OR scope = $6)
+GROUP BY scope, type, period, period_open_ended, period_start, currency, state, reason
+ORDER BY scope, type, period_open_ended NULLS LAST, period_start NULLS LAST, period NULLS LAST,
+         currency, state, reason NULLS FIRST
 """
 
 UNLABELED = SCOPED + """
 SELECT period, type, id, date, status, amount, currency, document_number, account_number,
        org AS label, state, reason
-FROM placed WHERE scope = ''
-ORDER BY period NULLS LAST, type, date, id
+FROM ordered WHERE scope = ''
+ORDER BY period_open_ended NULLS LAST, period_start NULLS LAST, period NULLS LAST, type, date,
+         id
 """
 
 
 async def _args(conn: asyncpg.Connection) -> list[Any]:
     await ensure_initialized(conn)
     settings = await load_settings(conn)
-    return [settings.multi_org, LEGACY_TYPES, [t for t, _ in REQUIRED], [s for _, s in REQUIRED]]
+    return [settings.multi_org, LEGACY_TYPES, [t for t, _ in REQUIRED], [s for _, s in REQUIRED],
+            sorted(enabled_types(settings.settlement, settings.harmonization))]
 
 
 async def pending_report(pool: asyncpg.Pool, org: str | None = None) -> list[dict[str, Any]]:
     async with pool.acquire() as conn, conn.transaction():
-        rows = await conn.fetch(PENDING, *await _args(conn), org)
+        args = await _args(conn)
+        scope = None if org is None else await scope_of(conn, org)
+        rows = await conn.fetch(PENDING, *args, scope)
     return [
         {
             "org": r["scope"] or None,

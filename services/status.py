@@ -22,7 +22,11 @@ async def status_report(settings: Settings, pool: asyncpg.Pool) -> dict[str, Any
     async with pool.acquire() as conn:
         head = await head_position(conn)
         stored = await stored_offsets(conn, settings.consumer_group, settings.topic_billing)
-        pending = await conn.fetchval("SELECT count(*) FROM pending_transactions")
+        # waiting for a journal run: not journaled, not excluded (held ones included)
+        pending = await conn.fetchval(
+            "SELECT count(*) FROM pending_transactions "
+            "WHERE journal_entry IS NULL AND exclusion_reason IS NULL"
+        )
         dlq = await conn.fetchval("SELECT count(*) FROM rejected_messages")
         outbox = 0
         if await conn.fetchval("SELECT to_regclass('outbox') IS NOT NULL"):

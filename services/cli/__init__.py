@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import typer
+from services.cli import demo, journal_cmds, ops_cmds, pipeline, setup_cmds
+from services.cli.output import LedgerTyper
 
-from services.cli import journal_cmds, ops_cmds, pipeline, setup_cmds
-
-app = typer.Typer(
+app = LedgerTyper(
     name="ledger",
     help="billing-ledger: billing events in, balanced summary journal entries out.",
     no_args_is_help=True,
@@ -30,5 +29,6 @@ app.command("republish")(ops_cmds.republish_command)
 app.add_typer(ops_cmds.dlq_app, name="dlq")
 app.command("verify")(ops_cmds.verify_command)
 app.command("asyncapi")(ops_cmds.asyncapi_command)
+app.command()(demo.demo)
 
 __all__ = ["app"]

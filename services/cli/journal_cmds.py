@@ -14,6 +14,7 @@ from services.cli.output import JSON_OPTION, console, handles_errors, print_json
 from services.cli.runtime import run_with_store
 from services.cli.setup_cmds import ORG_OPTION, parse_date
 from services.config import Settings
+from services.errors import RejectedInput
 from services.journal import entries as entry_commands
 from services.journal import views
 from services.journal.run import create_journal_run
@@ -83,6 +84,8 @@ def runs_create(
 
     result = run_with_store(work)
     entries = result.pop("entries")
+    if dry_run:
+        result["number"] = None
     if as_json:
         print_json(result | ({"entries": entries} if dry_run else {}))
         return
@@ -182,6 +185,9 @@ def entries_export(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Transaction detail CSV of a created entry, streamed."""
+    if as_json and out is None:
+        raise RejectedInput("export_json_needs_output",
+                            "--json prints one JSON document: name the CSV file with -o")
 
     async def work(_s: Settings, pool: asyncpg.Pool) -> int:
         if out is None:
@@ -203,6 +209,7 @@ def entries_export(
             console.print(f"wrote {count} transactions of {number} to {out}")
 
 
+@handles_errors()
 def pending(org: str | None = ORG_OPTION, as_json: bool = JSON_OPTION) -> None:
     """The pending set: counts and sums by scope, type and period; held and excluded too."""
     rows = run_with_store(lambda _s, pool: pending_report(pool, org))
@@ -217,6 +224,7 @@ def pending(org: str | None = ORG_OPTION, as_json: bool = JSON_OPTION) -> None:
     ))
 
 
+@handles_errors()
 def unlabeled(as_json: bool = JSON_OPTION) -> None:
     """Reconciliation report: transactions in the unlabeled scope, per period."""
     rows = run_with_store(lambda _s, pool: unlabeled_report(pool))

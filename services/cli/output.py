@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import functools
 import json
+import socket
 import sys
+import traceback
 from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, ParamSpec, TypeVar
 from uuid import UUID
 
+import asyncpg
 import typer
+from aiokafka.errors import KafkaConnectionError
 from rich.console import Console
 from rich.table import Table
 
@@ -22,6 +26,16 @@ R = TypeVar("R")
 
 console = Console()
 err_console = Console(stderr=True)
+
+#: The error code of an unexpected failure (exit 1; the traceback goes to stderr).
+FAILURE = "failure"
+#: The error code when PostgreSQL or Kafka cannot be reached (exit 1, no traceback).
+UNAVAILABLE_CODE = "unavailable"
+UNAVAILABLE: tuple[type[Exception], ...] = (
+    ConnectionError, socket.gaierror, TimeoutError, KafkaConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.ConnectionDoesNotExistError,
+)
 
 JSON_OPTION = typer.Option(False, "--json", help="Print one JSON document on stdout.")
 
@@ -53,7 +67,11 @@ def table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:
 
 
 def handles_errors(as_json_param: str = "as_json") -> Callable[[Callable[P, R]], Callable[P, R]]:
-    """Turn a LedgerError into its exit code and message (JSON error object with --json)."""
+    """Turn a LedgerError into its exit code and message (JSON error object with --json).
+
+    Anything else is a failure (exit 1): its traceback goes to stderr and, with --json, stdout
+    still gets exactly one document, ``{"error": {"code": "failure", ...}}``.
+    """
 
     def decorate(fn: Callable[P, R]) -> Callable[P, R]:
         @functools.wraps(fn)
@@ -68,7 +86,41 @@ def handles_errors(as_json_param: str = "as_json") -> Callable[[Callable[P, R]],
                         f"[red]error[/red] [bold]{error.code}[/bold]: {error.message}"
                     )
                 raise typer.Exit(error.exit_code) from error
+            except (typer.Exit, typer.Abort, typer.TyperException):
+                raise
+            except Exception as error:
+                unavailable = isinstance(error, UNAVAILABLE)
+                if not unavailable:
+                    traceback.print_exc(file=sys.stderr)
+                failure = LedgerError(UNAVAILABLE_CODE if unavailable else FAILURE,
+                                      f"{type(error).__name__}: {error}")
+                if kwargs.get(as_json_param):
+                    print_json(failure.to_dict())
+                else:
+                    err_console.print(f"[red]failed[/red]: {failure.message}")
+                raise typer.Exit(failure.exit_code) from error
 
         return wrapper
 
     return decorate
+
+
+class LedgerTyper(typer.Typer):
+    """A Typer app whose usage errors, too, answer with one JSON document under --json."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if "--json" not in sys.argv[1:] or "standalone_mode" in kwargs:
+            return super().__call__(*args, **kwargs)
+        try:
+            result = super().__call__(*args, standalone_mode=False, **kwargs)
+        except typer.TyperException as error:  # typer's click: UsageError, BadParameter, ...
+            format_message = getattr(error, "format_message", None)
+            message = format_message() if callable(format_message) else str(error)
+            exit_code = int(getattr(error, "exit_code", 2))
+            print_json({"error": {"code": "usage", "message": message}})
+            err_console.print(f"[red]usage[/red]: {message}")
+            sys.exit(exit_code)
+        except typer.Abort:
+            print_json({"error": {"code": "aborted", "message": "aborted"}})
+            sys.exit(1)
+        sys.exit(result if isinstance(result, int) else 0)

@@ -5,20 +5,31 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import typer
 from rich.progress import Progress
 
-from services.cli.output import JSON_OPTION, console, handles_errors, print_json, table
+from services.cli.output import (
+    JSON_OPTION,
+    console,
+    handles_errors,
+    print_json,
+    table,
+)
 from services.cli.runtime import run_with_store
 from services.config import Settings, load_settings
 from services.embedded import resolved_servers
 from services.errors import NotFound
 from services.ingest.app import install_stop_signals, run_ingest
 from services.kafka_io import publish_values
+from services.publisher import run_publisher
 from services.status import status_report
+
+log = logging.getLogger("ledger.serve")
 
 
 def publish(
@@ -26,7 +37,7 @@ def publish(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Send billing events to Kafka, keyed by org (tests, backfills)."""
-    _publish(file, as_json)
+    _publish(file, as_json=as_json)
 
 
 @handles_errors()
@@ -58,6 +69,11 @@ def serve(
     api: bool = typer.Option(False, "--api", help="Serve the HTTP API and /metrics."),
 ) -> None:
     """Run the service (all parts when none is named) until SIGTERM."""
+    _serve(ingest, publisher, api)
+
+
+@handles_errors()
+def _serve(ingest: bool, publisher: bool, api: bool) -> None:
     everything = not (ingest or publisher or api)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s"
@@ -67,16 +83,41 @@ def serve(
     async def work(settings: Settings, pool: asyncpg.Pool) -> None:
         stop = asyncio.Event()
         install_stop_signals(stop)
-        tasks = []
+        assert settings.kafka_bootstrap
+        parts: dict[str, Coroutine[Any, Any, Any]] = {}
         if ingest or everything:
-            tasks.append(asyncio.create_task(run_ingest(settings, pool, stop)))
-        if not tasks:
-            await stop.wait()
-        await asyncio.gather(*tasks)
+            parts["ingest"] = run_ingest(settings, pool, stop)
+        if publisher or everything:
+            parts["publisher"] = run_publisher(pool, settings.kafka_bootstrap,
+                                               settings.topic_journal, stop)
+        if api or everything:
+            from services.api.server import run_api  # FastAPI loads only when serving it
+
+            parts["api"] = run_api(settings, pool, stop)
+            log.info("HTTP API and /metrics on 0.0.0.0:%d", settings.http_port)
+        log.info("serving: %s", ", ".join(parts))
+        await run_parts(parts, stop)
+        log.info("stopped")
 
     run_with_store(work)
 
 
+async def run_parts(parts: dict[str, Coroutine[Any, Any, Any]], stop: asyncio.Event) -> None:
+    """Run every part until ``stop``; if one fails, stop the others and raise its error."""
+    tasks = [asyncio.create_task(coro, name=name) for name, coro in parts.items()]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for task in done:
+            if task.exception() is not None:
+                log.error("%s failed; stopping the others", task.get_name())
+                stop.set()
+        await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
+
+
+@handles_errors()
 def status(as_json: bool = JSON_OPTION) -> None:
     """Consumer lag, store head, outbox backlog, pending count, DLQ count."""
     report = run_with_store(status_report)

@@ -76,6 +76,14 @@ def orgs_list(as_json: bool = JSON_OPTION) -> None:
         console.print(table("orgs", ["name"], [[o["name"]] for o in result]))
 
 
+def _print_period(period: dict[str, Any], as_json: bool) -> None:
+    """One period: a JSON object with --json (a list prints an array)."""
+    if as_json:
+        print_json(period)
+    else:
+        _print_periods([period], as_json)
+
+
 def _print_periods(periods: list[dict[str, Any]], as_json: bool) -> None:
     if as_json:
         print_json(periods)
@@ -108,7 +116,7 @@ def periods_create(
             fiscal_year=fiscal_year, fiscal_quarter=fiscal_quarter,
         )
 
-    _print_periods([run_with_store(work)], as_json)
+    _print_period(run_with_store(work), as_json)
 
 
 @periods_app.command("list")
@@ -125,7 +133,7 @@ def _status_command(to: str, doc: str) -> Any:
         result = run_with_store(
             lambda _s, pool: period_commands.change_period_status(pool, org=org, name=name, to=to)
         )
-        _print_periods([result], as_json)
+        _print_period(result, as_json)
 
     command.__doc__ = doc
     return command
