@@ -17,6 +17,19 @@ def partition_lag(stored: int | None, end: int) -> int:
     return max(0, end - (stored or 0))
 
 
+#: Per org label as sent (None: unlabeled); the scope a run sees also depends on settings.
+_PENDING_BY_ORG = """
+SELECT org, count(*) AS n FROM pending_transactions
+WHERE journal_entry IS NULL AND exclusion_reason IS NULL
+GROUP BY org ORDER BY org NULLS LAST
+"""
+
+_LAST_RUNS = """
+SELECT DISTINCT ON (scope) scope, number, status, target_period, transaction_count
+FROM journal_runs ORDER BY scope, number DESC
+"""
+
+
 async def status_report(settings: Settings, pool: asyncpg.Pool) -> dict[str, Any]:
     assert settings.kafka_bootstrap
     async with pool.acquire() as conn:
@@ -27,6 +40,8 @@ async def status_report(settings: Settings, pool: asyncpg.Pool) -> dict[str, Any
             "SELECT count(*) FROM pending_transactions "
             "WHERE journal_entry IS NULL AND exclusion_reason IS NULL"
         )
+        by_org = await conn.fetch(_PENDING_BY_ORG)
+        last_runs = await conn.fetch(_LAST_RUNS)
         dlq = await conn.fetchval("SELECT count(*) FROM rejected_messages")
         outbox = 0
         if await conn.fetchval("SELECT to_regclass('outbox') IS NOT NULL"):
@@ -50,4 +65,12 @@ async def status_report(settings: Settings, pool: asyncpg.Pool) -> dict[str, Any
         "pending": int(pending),
         "dlq": int(dlq),
         "outbox_backlog": int(outbox),
+        "pending_by_org": [
+            {"org": r["org"], "pending": int(r["n"])} for r in by_org
+        ],
+        "last_journal_runs": [
+            {"org": r["scope"] or None, "number": r["number"], "status": r["status"],
+             "period": r["target_period"], "transaction_count": int(r["transaction_count"])}
+            for r in last_runs
+        ],
     }

@@ -119,7 +119,7 @@ async def run_parts(parts: dict[str, Coroutine[Any, Any, Any]], stop: asyncio.Ev
 
 @handles_errors()
 def status(as_json: bool = JSON_OPTION) -> None:
-    """Consumer lag, store head, outbox backlog, pending count, DLQ count."""
+    """Consumer lag, store head, outbox backlog, pending (per org), DLQ, last run per org."""
     report = run_with_store(status_report)
     if as_json:
         print_json(report)
@@ -136,6 +136,12 @@ def status(as_json: bool = JSON_OPTION) -> None:
              for p in report["partitions"]],
         )
     )
+    console.print(table("pending by org label", ["org", "pending"],
+                        [[p["org"] or "(unlabeled)", p["pending"]]
+                         for p in report["pending_by_org"]]))
+    console.print(table("last journal run per org", ["org", "run", "status", "period", "count"],
+                        [[r["org"] or "(unlabeled)", r["number"], r["status"], r["period"],
+                          r["transaction_count"]] for r in report["last_journal_runs"]]))
 
 
 def schema(

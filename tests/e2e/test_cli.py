@@ -270,7 +270,7 @@ async def test_operator_session_settings_periods_runs_entries_and_errors(
         ("US", "electronic_payment_application_item", "May-2024", "reclassification", 1, "10"),
     ]
     assert set(status) == {"store_head", "lag", "partitions", "pending", "dlq",
-                           "outbox_backlog"}
+                           "outbox_backlog", "pending_by_org", "last_journal_runs"}
     assert status["dlq"] == 0 and status["lag"] == 0
     assert status["store_head"] >= 3 and status["outbox_backlog"] >= 9
     for p in status["partitions"]:
@@ -285,7 +285,11 @@ async def test_operator_session_settings_periods_runs_entries_and_errors(
     assert final_status == {
         "store_head": head, "lag": 0, "partitions": final_status["partitions"],
         "pending": 2, "dlq": 0, "outbox_backlog": backlog,
+        "pending_by_org": final_status["pending_by_org"],
+        "last_journal_runs": final_status["last_journal_runs"],
     }
+    assert sum(p["pending"] for p in final_status["pending_by_org"]) == 2
+    assert {r["org"] for r in final_status["last_journal_runs"]} == {"US"}
     stored = {p["partition"]: p["stored_offset"] for p in final_status["partitions"]
               if p["stored_offset"] is not None}  # None: nothing consumed from it yet
     offsets = await rows(pool, "SELECT partition, next_offset FROM consumer_offsets")
