@@ -26,9 +26,11 @@ typecheck: $(STAMP)
 test: lint typecheck
 	$(BIN)/pytest -q
 
+# Against PostgreSQL at 127.0.0.1:5432 (user postgres); results in bench/results/.
 bench: $(STAMP)
 	$(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.journal_run
+	$(BIN)/python -m bench.rebuild
 
 clean:
 	rm -rf $(VENV) .ledger .pytest_cache .mypy_cache .ruff_cache

@@ -412,7 +412,8 @@ def entries_table(run: dict[str, Any], entries: list[dict[str, Any]]) -> Table:
     t = Table(title=title, show_footer=True)
     for name, footer in (("entry", ""), ("type", ""), ("cur", ""), ("segments", ""), ("n", ""),
                          ("account", "total"), ("debit", str(debit)), ("credit", str(credit))):
-        t.add_column(name, footer=footer, justify="right" if name in "n debit credit" else "left")
+        right = name in ("n", "debit", "credit")
+        t.add_column(name, footer=footer, justify="right" if right else "left")
     for e in entries:
         segments = " ".join(f"{k}={v}" for k, v in sorted(e["segments"].items())) or "-"
         for i, line in enumerate(e["lines"]):

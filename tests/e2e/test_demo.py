@@ -1,0 +1,148 @@
+"""``ledger demo --json`` as a newcomer runs it, against the test session's servers.
+
+The demo isolates itself (schema ``demo_*``; on a configured broker, topics and group
+suffixed with the same tag), so the test checks its JSON, then with ``--keep`` reads the
+journal topic and the schema it left behind itself, and drops them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+
+from events.transaction_types import resolve_type_names
+from services.config import Settings
+from services.samples import seed001_expected
+from services.samples.documents import demo_events
+from tests.helpers import consume_all, settings_env
+from tests.servers import drop_schema, with_query_params
+
+#: (run, org, period, transactions, entries): eligible lines of demo_events() per org and
+#: month, grouped by (type, currency, debit account, segments); checked independently below.
+RUNS = [
+    ("JR-00000001", "US", "Apr-2024", 134, 26),
+    ("JR-00000002", "US", "May-2024", 139, 23),
+    ("JR-00000003", "EU", "Apr-2024", 131, 22),
+    ("JR-00000004", "EU", "May-2024", 137, 24),
+]
+ENTRIES = sum(r[4] for r in RUNS)  # 95
+EVENTS = 468  # 3 seed 001 + 3 x (80 invoices + 72 payment events + 3 adjustments)
+
+
+def run_demo(settings: Settings, *args: str) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, "-m", "services.cli", "demo", "--json", *args],
+        env={**os.environ, **settings_env(settings)},
+        capture_output=True, timeout=120, check=False,
+    )
+    assert done.returncode == 0, done.stderr.decode(errors="replace")[-3000:]
+    result: dict[str, Any] = json.loads(done.stdout)  # nothing but the JSON document
+    return result
+
+
+def comparable(entry: dict[str, Any]) -> tuple[Any, ...]:
+    lines = sorted((x["account"], x["side"], Decimal(x["amount"])) for x in entry["lines"])
+    return (entry["transaction_type"], entry["currency"], entry["journal_entry_date"],
+            entry["transaction_count"], tuple(lines))
+
+
+def expected_groups(org: str, month: int) -> tuple[int, int]:
+    """(transactions, entries) of a billing+cash run, computed from the sample documents."""
+    eligible = {"invoice_item", "electronic_payment_application_item",
+                "external_payment_application_item"}
+    count, groups = 0, set()
+    for event in demo_events():
+        if event["org"] != org:
+            continue
+        document = event["data"]["document"]
+        for line in event["data"]["transactions"]:
+            if (line["type"] not in eligible or line.get("subtype") == "reclassification"
+                    or int(line["date"][5:7]) != month):
+                continue
+            count += 1
+            groups.add((line["type"], line.get("currency", document["currency"]),
+                        line["debit_account"], json.dumps(line.get("segments") or {},
+                                                          sort_keys=True)))
+    return count, len(groups)
+
+
+def test_the_expected_counts_follow_from_the_sample_documents() -> None:
+    month = {"Apr-2024": 4, "May-2024": 5}
+    assert [expected_groups(org, month[period]) for _, org, period, *_ in RUNS] == [
+        (n, e) for *_, n, e in RUNS]
+
+
+async def test_demo_runs_the_whole_pipeline_and_reports_exact_counts(
+    settings: Settings, pg_url: str
+) -> None:
+    result = run_demo(settings, "--keep")
+    schema = result["schema"]
+    try:
+        assert (result["published"], result["stored"]) == (EVENTS, EVENTS)
+        runs = [(r["number"], r["org"], r["target"]["period"], r["transaction_count"],
+                 len(r["journal_entry_numbers"])) for r in result["runs"]]
+        assert runs == RUNS
+        types = resolve_type_names(("billing", "cash"), "invoice_item_settlement", False)
+        assert all(r["status"] == "completed" and r["transaction_types"] == types
+                   for r in result["runs"])
+
+        entries = result["entries"]
+        assert len(entries) == ENTRIES
+        assert [e["number"] for e in entries] == [f"JE-{n:08d}" for n in range(1, ENTRIES + 1)]
+        assert all(Decimal(e["total_debit"]) == Decimal(e["total_credit"]) for e in entries)
+
+        expected = seed001_expected()["runs"]
+        for run_number, documented in zip(("JR-00000001", "JR-00000002"), expected,
+                                          strict=True):
+            seed_entries = [e for e in entries
+                            if e["journal_run"] == run_number and e["segments"] == {}]
+            assert sorted(map(comparable, seed_entries)) == sorted(
+                map(comparable, documented["entries"]))
+
+        held = [r for r in result["pending"] if r["reason"] == "legacy_type_under_multi_org"]
+        assert {r["org"] for r in held} == {None} and sum(r["count"] for r in held) == 9
+        excluded = [r for r in result["pending"] if r["state"] == "excluded"]
+        assert sum(r["count"] for r in excluded) == 2  # seed 001's reclassifications
+
+        assert result["journal_events"] == {"journal_entry.created": ENTRIES,
+                                            "journal_run.completed": len(RUNS)}
+
+        # Read the kept journal topic ourselves: the same events, bodies equal to the JSON.
+        assert settings.kafka_bootstrap
+        records = await consume_all(settings.kafka_bootstrap, result["topics"]["journal"],
+                                    ENTRIES + len(RUNS))
+        messages = [json.loads(r.value) for r in records]
+        assert Counter(m["event_type"] for m in messages) == result["journal_events"]
+        created = {m["data"]["number"]: m["data"] for m in messages
+                   if m["event_type"] == "journal_entry.created"}
+        assert created == {e["number"]: e for e in entries}
+
+        conn = await asyncpg.connect(with_query_params(pg_url, search_path=schema))
+        try:
+            assert await conn.fetchval("SELECT count(*) FROM journal_entries") == ENTRIES
+            assert await conn.fetchval(
+                "SELECT count(*) FROM outbox WHERE sent_at IS NULL") == 0
+        finally:
+            await conn.close()
+    finally:
+        await drop_schema(pg_url, schema)
+
+
+async def test_without_keep_the_demo_leaves_no_schema_behind(
+    settings: Settings, pg_url: str
+) -> None:
+    result = run_demo(settings)
+    assert len(result["entries"]) == ENTRIES and not result["kept"]
+    conn = await asyncpg.connect(pg_url)
+    try:
+        assert not await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", result["schema"])
+    finally:
+        await conn.close()
