@@ -59,11 +59,15 @@ async def check_request(conn: asyncpg.Connection, request: JournalRunRequest) ->
 
 
 async def select_transactions(conn: asyncpg.Connection, plan: RunPlan) -> None:
+    """The eligible transactions, summarised by part in the same pass (see run_sql)."""
+    for setting in sql.TUNE:
+        await conn.execute(setting)
     statuses = [TRANSACTION_TYPES[t].required_status for t in plan.types]
     await conn.execute(
         sql.SELECT_TRANSACTIONS,
         list(plan.types), statuses, plan.start, plan.end, plan.period.name, plan.org,
     )
+    await conn.execute("ANALYZE run_parts")  # temp tables have no statistics otherwise
 
 
 async def summarise(conn: asyncpg.Connection) -> tuple[int, int]:

@@ -1,14 +1,29 @@
 """The set-based SQL of a journal run: select, summarise, and write the events in place.
 
-Nothing here loops in Python: a million transactions are one scan, two GROUP BYs and an
-INSERT ... SELECT of the events, whose payloads are built by PostgreSQL itself.
+Nothing here loops in Python: a million transactions are one scan and one GROUP BY, then
+small statements over the summary, then an INSERT ... SELECT of the events, whose payloads
+are built by PostgreSQL itself.
 """
 
+#: Session settings for the run's transaction: the member lists aggregate in memory, and
+#: JIT compilation costs more than it saves on these one-off statements.
+TUNE = ["SET LOCAL work_mem = '256MB'", "SET LOCAL jit = off"]
+
+#: Select and summarise in ONE pass over the pending set: one row per
+#: (type, currency, stamped debit account, segments, credit account), with the sums of
+#: positive and of negative amounts kept apart (a negative amount posts its absolute value
+#: with the sides swapped) and the members listed. A few thousand rows at most, from which
+#: entries and lines are cheap.
 #: $1 types, $2 required statuses (NULL = n/a), $3 start, $4 end, $5 period name,
 #: $6 org filter (NULL without Multi-Org).
 SELECT_TRANSACTIONS = """
-CREATE TEMP TABLE run_selection ON COMMIT DROP AS
-SELECT p.type, p.id, p.currency, p.debit_account, p.credit_account, p.segments, p.amount
+CREATE TEMP TABLE run_parts ON COMMIT DROP AS
+SELECT p.type, p.currency, p.debit_account, p.segments, p.credit_account,
+       count(*) FILTER (WHERE p.amount >= 0) AS n_positive,
+       coalesce(sum(p.amount) FILTER (WHERE p.amount >= 0), 0) AS positive,
+       count(*) FILTER (WHERE p.amount < 0) AS n_negative,
+       coalesce(sum(-p.amount) FILTER (WHERE p.amount < 0), 0) AS negative,
+       jsonb_agg(jsonb_build_array(p.type, p.id)) AS members
 FROM pending_transactions p
 JOIN unnest($1::text[], $2::text[]) AS t(type, required_status) ON p.type = t.type
 WHERE p.journal_entry IS NULL
@@ -17,32 +32,43 @@ WHERE p.journal_entry IS NULL
   AND CASE WHEN p.type = 'revenue_event_item' THEN p.accounting_period = $5
            ELSE p.date BETWEEN $3 AND $4 END
   AND ($6::text IS NULL OR p.org = $6)
+GROUP BY p.type, p.currency, p.debit_account, p.segments, p.credit_account
 """
 
 #: One summary entry per (type, currency, stamped debit account, segment values).
 SUMMARISE_GROUPS = """
 CREATE TEMP TABLE run_groups ON COMMIT DROP AS
-SELECT row_number() OVER (ORDER BY type, currency, debit_account, segments::text)::int AS ordinal,
-       type, currency, debit_account, segments, count(*) AS transaction_count,
-       jsonb_agg(jsonb_build_array(type, id) ORDER BY id) AS members
-FROM run_selection
-GROUP BY type, currency, debit_account, segments
+WITH g AS (
+    SELECT type, currency, debit_account, segments,
+           sum(n_positive + n_negative)::bigint AS transaction_count
+    FROM run_parts
+    GROUP BY type, currency, debit_account, segments
+)
+SELECT row_number() OVER (ORDER BY type, currency, debit_account, segments::text)::int
+           AS ordinal,
+       g.type, g.currency, g.debit_account, g.segments, g.transaction_count,
+       (SELECT jsonb_agg(m)
+        FROM run_parts rp CROSS JOIN LATERAL jsonb_array_elements(rp.members) AS m
+        WHERE rp.type = g.type AND rp.currency = g.currency
+          AND rp.debit_account = g.debit_account AND rp.segments = g.segments) AS members
+FROM g
 """
 
 #: Lines per (account, side) after the sign flip, summed and never netted.
 SUMMARISE_LINES = """
 CREATE TEMP TABLE run_lines ON COMMIT DROP AS
 SELECT g.ordinal, l.account, l.side, sum(l.amount) AS amount
-FROM run_selection s
+FROM run_parts rp
 JOIN run_groups g
-  ON g.type = s.type AND g.currency = s.currency AND g.debit_account = s.debit_account
- AND g.segments = s.segments
+  ON g.type = rp.type AND g.currency = rp.currency AND g.debit_account = rp.debit_account
+ AND g.segments = rp.segments
 CROSS JOIN LATERAL (VALUES
-    (CASE WHEN s.amount >= 0 THEN s.debit_account ELSE s.credit_account END, 'debit',
-     abs(s.amount)),
-    (CASE WHEN s.amount >= 0 THEN s.credit_account ELSE s.debit_account END, 'credit',
-     abs(s.amount))
-) AS l(account, side, amount)
+    (rp.debit_account, 'debit', rp.positive, rp.n_positive),
+    (rp.credit_account, 'credit', rp.positive, rp.n_positive),
+    (rp.credit_account, 'debit', rp.negative, rp.n_negative),
+    (rp.debit_account, 'credit', rp.negative, rp.n_negative)
+) AS l(account, side, amount, n)
+WHERE l.n > 0
 GROUP BY g.ordinal, l.account, l.side
 """
 
@@ -106,7 +132,6 @@ CROSS JOIN LATERAL (
                                        'members', g.members)
     ) AS payload
 ) AS e
-ORDER BY g.ordinal
 """
 
 RUN_TOTALS = """
