@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from projections.segments import apply_in_order
+from projections.segments import apply_in_order, statement
 
 NAME = "journal"
 TABLES = ("journal_runs", "journal_entries", "journal_entry_lines")
@@ -87,19 +87,12 @@ async def _entries(conn: asyncpg.Connection, positions: list[int]) -> None:
     await conn.execute(_LINES, positions)
 
 
-def _statement(sql: str):  # type: ignore[no-untyped-def]
-    async def run(conn: asyncpg.Connection, positions: list[int]) -> None:
-        await conn.execute(sql, positions)
-
-    return run
-
-
 HANDLERS = {
-    "journal_run.completed": _statement(_RUN),
+    "journal_run.completed": statement(_RUN),
     "journal_entry.created": _entries,
-    "journal_entry.cancelled": _statement(_ENTRY_CANCELLED),
-    "journal_run.cancelled": _statement(_RUN_CANCELLED),
-    "journal_entry.transfer_status_changed": _statement(_TRANSFER),
+    "journal_entry.cancelled": statement(_ENTRY_CANCELLED),
+    "journal_run.cancelled": statement(_RUN_CANCELLED),
+    "journal_entry.transfer_status_changed": statement(_TRANSFER),
 }
 
 

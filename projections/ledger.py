@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from projections.segments import apply_in_order
+from projections.segments import apply_in_order, statement
 
 NAME = "ledger"
 TABLES = ("ledger_settings", "orgs", "accounting_periods")
@@ -59,18 +59,11 @@ WHERE p.scope = latest.scope AND p.name = latest.name
 """
 
 
-def _statement(sql: str):  # type: ignore[no-untyped-def]
-    async def run(conn: asyncpg.Connection, positions: list[int]) -> None:
-        await conn.execute(sql, positions)
-
-    return run
-
-
 HANDLERS = {
-    "settings.changed": _statement(_SETTINGS),
-    "org.created": _statement(_ORG),
-    "period.created": _statement(_PERIOD),
-    "period.status_changed": _statement(_PERIOD_STATUS),
+    "settings.changed": statement(_SETTINGS),
+    "org.created": statement(_ORG),
+    "period.created": statement(_PERIOD),
+    "period.status_changed": statement(_PERIOD_STATUS),
 }
 
 

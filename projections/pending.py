@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from projections.segments import apply_in_order
+from projections.segments import apply_in_order, statement
 
 NAME = "pending_transactions"
 TABLES = ("pending_transactions",)
@@ -98,15 +98,10 @@ WHERE e.position = ANY($1) AND p.journal_entry = e.payload -> 'data' ->> 'number
 """
 
 
-async def _mark(conn: asyncpg.Connection, positions: list[int]) -> None:
-    await conn.execute(MARK_JOURNALED, positions)
-
-
-async def _release(conn: asyncpg.Connection, positions: list[int]) -> None:
-    await conn.execute(RELEASE, positions)
-
-
-JOURNAL_HANDLERS = {"journal_entry.created": _mark, "journal_entry.cancelled": _release}
+JOURNAL_HANDLERS = {
+    "journal_entry.created": statement(MARK_JOURNALED),
+    "journal_entry.cancelled": statement(RELEASE),
+}
 
 
 async def apply(

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from projections.segments import apply_in_order
+from projections.segments import apply_in_order, statement
 
 NAME = "rejected_messages"
 TABLES = ("rejected_messages",)
@@ -49,15 +49,10 @@ WHERE e.position = ANY($1) AND r.event_id = (d ->> 'rejection_event_id')::uuid
 """
 
 
-async def _resolved(conn: asyncpg.Connection, positions: list[int]) -> None:
-    await conn.execute(RESOLVED, positions)
-
-
-async def _retried(conn: asyncpg.Connection, positions: list[int]) -> None:
-    await conn.execute(RETRIED, positions)
-
-
-REPAIR_HANDLERS = {"rejected_message.resolved": _resolved, "rejected_message.retried": _retried}
+REPAIR_HANDLERS = {
+    "rejected_message.resolved": statement(RESOLVED),
+    "rejected_message.retried": statement(RETRIED),
+}
 
 
 async def apply(

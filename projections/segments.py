@@ -21,6 +21,15 @@ ORDER BY position
 """
 
 
+def statement(sql: str) -> Handler:
+    """A handler that runs one SQL statement over the segment's positions (``$1``)."""
+
+    async def run(conn: asyncpg.Connection, positions: list[int]) -> None:
+        await conn.execute(sql, positions)
+
+    return run
+
+
 async def apply_in_order(
     conn: asyncpg.Connection,
     first: int,

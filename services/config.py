@@ -28,7 +28,7 @@ class Settings(BaseSettings):
     topic_partitions: int = Field(default=4, gt=0)
 
     max_message_bytes: int = Field(default=1_048_576, gt=0)
-    batch_max_records: int = Field(default=2000, gt=0)
+    batch_max_records: int = Field(default=1000, gt=0)
     batch_timeout_ms: int = Field(default=200, ge=0)
     session_timeout_ms: int = Field(default=10_000, gt=0)
     heartbeat_interval_ms: int = Field(default=3_000, gt=0)

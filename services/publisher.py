@@ -25,11 +25,12 @@ from aiokafka.errors import KafkaError
 
 from services import metrics
 from services.kafka_io import producer as make_producer
+from services.store import locks
 
 log = logging.getLogger("ledger.publisher")
 
 #: Held (transaction-scoped) by the one relay that is sending.
-RELAY_LOCK = 0x1ED6E5  # distinct from services.store.log.LOG_WRITERS_LOCK
+RELAY_LOCK = locks.OUTBOX_RELAY
 
 _UNSENT = """
 SELECT id, event_id, event_type, key, payload FROM outbox

@@ -19,10 +19,10 @@ from events.periods import OPEN_ENDED_NAME, UNLABELED_SCOPE, Period
 from events.transaction_types import Settlement
 from events.violations import RuleViolation
 from services.errors import Conflict, LedgerError, NotFound, RejectedInput
-from services.store import log
+from services.store import locks, log
 
 #: Serialises operator commands that validate and then append (settings, orgs, periods).
-ADMIN_LOCK = 0x1ED6E3
+ADMIN_LOCK = locks.ADMIN
 
 #: Event types relayed to ``ledger.journal-entries`` (CONTRACT.md §2, outbound).
 OUTBOUND_TYPES = (

@@ -16,6 +16,8 @@ from uuid import UUID
 
 import asyncpg
 
+from services.store import locks
+
 
 @dataclass(frozen=True, slots=True)
 class NewEvent:
@@ -61,7 +63,7 @@ RETURNING position, event_id
 
 #: Every writer of the log holds this lock shared for its transaction; a rebuild takes it
 #: exclusively, which waits for writers in flight and pauses new ones until it commits.
-LOG_WRITERS_LOCK = 0x1ED6E4
+LOG_WRITERS_LOCK = locks.LOG_WRITERS
 
 _SELECT_HASHES = "SELECT event_id, body_hash FROM events WHERE event_id = ANY($1::uuid[])"
 

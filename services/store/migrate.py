@@ -10,7 +10,9 @@ from importlib import resources
 
 import asyncpg
 
-MIGRATION_LOCK_KEY = 0x1ED6E2  # arbitrary, stable: "ledger migrations"
+from services.store import locks
+
+MIGRATION_LOCK_KEY = locks.MIGRATIONS
 
 _CREATE_TABLE = """
 CREATE TABLE IF NOT EXISTS schema_migrations (
