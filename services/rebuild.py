@@ -43,31 +43,8 @@ async def rebuild(
         head = int(await conn.fetchval("SELECT coalesce(max(position), 0) FROM events"))
         for projection in chosen:
             await projection.reset(conn)
-        secondary = await drop_secondary_indexes(conn, chosen)
         await fold_log(conn, chosen, head, page=page, on_progress=on_progress)
-        await conn.execute("SET CONSTRAINTS ALL IMMEDIATE")  # check deferred keys now
-        for definition in secondary:  # one sorted build beats millions of inserts
-            await conn.execute(definition)
     return head
-
-
-_SECONDARY_INDEXES = """
-SELECT i.indexrelid::regclass::text AS name, pg_get_indexdef(i.indexrelid) AS definition
-FROM pg_index i
-WHERE i.indrelid = ANY($1::regclass[]) AND NOT i.indisprimary AND NOT i.indisunique
-"""
-
-
-async def drop_secondary_indexes(
-    conn: asyncpg.Connection, chosen: Sequence[ModuleType]
-) -> list[str]:
-    """Drop the non-unique indexes of the chosen projections' tables; return their
-    definitions, read from the catalogue so they come back exactly as migrated."""
-    tables = [t for p in chosen for t in p.TABLES]
-    rows = await conn.fetch(_SECONDARY_INDEXES, tables)
-    for row in rows:
-        await conn.execute(f"DROP INDEX {row['name']}")
-    return [row["definition"] for row in rows]
 
 
 async def fold_log(
