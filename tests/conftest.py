@@ -17,10 +17,12 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from services.config import Settings
 from services.embedded import free_port
+from services.store.pool import create_pool
 from tests.servers import (
     Topics,
     create_schema,
@@ -84,3 +86,12 @@ def settings(database_url: str, kafka_bootstrap: str, topics: Topics, tmp_path: 
         http_port=free_port(),
         data_dir=tmp_path,
     )
+
+
+@pytest.fixture
+async def pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
+    """A migrated pool on this test's schema."""
+    assert settings.database_url
+    pool = await create_pool(settings.database_url, max_size=4)
+    yield pool
+    await pool.close()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, cast
 
@@ -177,6 +178,12 @@ async def create_topic(
                 raise RuntimeError(f"create topic {name}: error code {code}")
     finally:
         await admin.close()
+
+
+def process_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """This process's environment with ``settings`` (and ``extra`` LEDGER_* values) over it:
+    what a ``python -m services.cli ...`` child needs to work on the test's servers."""
+    return {**os.environ, **settings_env(settings), **extra}
 
 
 def settings_env(settings: Settings) -> dict[str, str]:

@@ -12,22 +12,18 @@ import json
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import asyncpg
-import pytest
 
 from events.journal_rules import JournalRunRequest
 from services.config import Settings
 from services.ingest.app import run_ingest
 from services.journal.run import create_journal_run
 from services.samples import invoices, seed001_lines, to_lines
-from services.store.pool import create_pool
-from tests.e2e.test_ingest_processes import environment
-from tests.helpers import consume_all, produce, wait_until
+from tests.helpers import consume_all, process_env, produce, wait_until
 from tests.integration.db import billing_event_count, rows, scalar
 from tests.integration.ledger_setup import set_up
 
@@ -36,7 +32,7 @@ class Ledger:
     """``python -m services.cli ... --json`` with the test's ``LEDGER_*`` environment."""
 
     def __init__(self, settings: Settings) -> None:
-        self.env = environment(settings)
+        self.env = process_env(settings)
 
     async def __call__(self, *args: str, code: int = 0) -> Any:
         proc = await asyncio.create_subprocess_exec(
@@ -62,14 +58,6 @@ class Ledger:
 def error_code(document: Any) -> str:
     code: str = document["error"]["code"]
     return code
-
-
-@pytest.fixture
-async def pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
-    assert settings.database_url
-    pool = await create_pool(settings.database_url, max_size=4)
-    yield pool
-    await pool.close()
 
 
 async def event_data(pool: asyncpg.Pool, event_type: str, number: str) -> dict[str, Any]:
@@ -303,7 +291,7 @@ class Serve:
         self.log = log
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "services.cli", "serve", *args],
-            env=environment(settings, **env), stdout=subprocess.DEVNULL, stderr=log.open("wb"),
+            env=process_env(settings, **env), stdout=subprocess.DEVNULL, stderr=log.open("wb"),
         )
 
     async def terminate(self, within: float = 15) -> int:

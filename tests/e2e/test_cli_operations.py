@@ -8,32 +8,21 @@ import sys
 from typing import Any
 
 import asyncpg
-import pytest
 
 from events.journal_rules import JournalRunRequest
 from services.config import Settings
 from services.journal.run import create_journal_run
 from services.samples import seed001_lines
-from services.store.pool import create_pool
-from tests.e2e.test_ingest_processes import environment
-from tests.helpers import produce
+from tests.helpers import process_env, produce
 from tests.integration.ledger_setup import set_up
 
 
 def ledger(settings: Settings, *args: str) -> tuple[int, Any]:
     done = subprocess.run(
         [sys.executable, "-m", "services.cli", *args, "--json"],
-        env=environment(settings), capture_output=True, timeout=120, check=False,
+        env=process_env(settings), capture_output=True, timeout=120, check=False,
     )
     return done.returncode, json.loads(done.stdout) if done.stdout.strip() else None
-
-
-@pytest.fixture
-async def pool(settings: Settings) -> asyncpg.Pool:
-    assert settings.database_url
-    pool = await create_pool(settings.database_url, max_size=2)
-    yield pool
-    await pool.close()
 
 
 async def test_replay_verify_rebuild_dlq_and_republish_from_the_command_line(

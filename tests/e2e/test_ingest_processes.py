@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
@@ -15,21 +14,12 @@ import pytest
 
 from services.config import Settings
 from services.samples import invoices, to_lines
-from tests.helpers import consume_all, produce, wait_until
+from tests.helpers import consume_all, process_env, produce, wait_until
 from tests.integration.db import billing_event_count, log_ends, scalar, stored_offsets
 
 pytestmark = pytest.mark.slow
 
 ORGS = ("US", "EU", "APAC", "UK", "JP", "BR", "IN", "DE")
-
-
-def environment(settings: Settings, **extra: str) -> dict[str, str]:
-    env = dict(os.environ)
-    for name, value in settings.model_dump().items():
-        if value is not None:
-            env[f"LEDGER_{name.upper()}"] = str(value)
-    env.update(extra)
-    return env
 
 
 class Ingests:
@@ -44,7 +34,7 @@ class Ingests:
         log = self.folder / f"ingest-{len(self.procs)}.log"
         proc = subprocess.Popen(
             [sys.executable, "-m", "services.cli", "serve", "--ingest"],
-            env=environment(self.settings, **extra),
+            env=process_env(self.settings, **extra),
             stdout=subprocess.DEVNULL,
             stderr=log.open("wb"),
         )
@@ -75,16 +65,6 @@ def ingests(settings: Settings, tmp_path: Path) -> Iterator[Ingests]:
     runner = Ingests(settings, tmp_path)
     yield runner
     runner.stop_all()
-
-
-@pytest.fixture
-async def pool(settings: Settings) -> asyncpg.Pool:
-    from services.store.pool import create_pool
-
-    assert settings.database_url
-    pool = await create_pool(settings.database_url, max_size=2)
-    yield pool
-    await pool.close()
 
 
 def stream(count: int) -> tuple[list[bytes], list[bytes]]:

@@ -10,15 +10,6 @@ import pytest
 
 from services.config import Settings
 from services.ingest.app import IngestStats, run_ingest
-from services.store.pool import create_pool
-
-
-@pytest.fixture
-async def pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
-    assert settings.database_url
-    pool = await create_pool(settings.database_url, max_size=4)
-    yield pool
-    await pool.close()
 
 
 class IngestRunner:
