@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from services.ingest.records import Rejection
 
 #: Producer and fetch limits far above ``max_message_bytes`` so an oversized message can
 #: still be read, judged ``too_large`` and copied to the DLQ.
@@ -42,6 +44,20 @@ def producer(bootstrap: str, **overrides: Any) -> AIOKafkaProducer:
     }
     options.update(overrides)
     return AIOKafkaProducer(**options)
+
+
+def dlq_sender(dlq: AIOKafkaProducer, topic: str) -> Callable[[Rejection], Awaitable[None]]:
+    """Copy a refused message to the DLQ: original bytes and key, ``ledger-error`` headers."""
+
+    async def send(rejection: Rejection) -> None:
+        await dlq.send_and_wait(
+            topic,
+            rejection.record.value,
+            key=rejection.record.key,
+            headers=[(k, v.encode()) for k, v in rejection.dlq_headers().items()],
+        )
+
+    return send
 
 
 async def publish_values(

@@ -14,7 +14,7 @@ import gc
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -25,9 +25,9 @@ from faststream.kafka.subscriber.usecase import LogicSubscriber
 
 from services.config import Settings
 from services.ingest.classify import Parsed, parse_all
-from services.ingest.records import InboundRecord, Rejection
+from services.ingest.records import InboundRecord
 from services.ingest.writer import BatchResult, PublishRejection, stored_offsets, write_batch
-from services.kafka_io import KAFKA_MESSAGE_CEILING, producer
+from services.kafka_io import KAFKA_MESSAGE_CEILING, dlq_sender, producer
 
 log = logging.getLogger("ledger.ingest")
 
@@ -79,8 +79,6 @@ class IngestStats:
     duplicates: int = 0
     rejected: int = 0
     retries: int = 0
-    listeners: list[Callable[[BatchResult], None]] = field(default_factory=list)
-    pipelines: list[StorePipeline] = field(default_factory=list)
 
     def add(self, result: BatchResult) -> None:
         self.batches += 1
@@ -88,8 +86,6 @@ class IngestStats:
         self.stored += result.stored
         self.duplicates += result.duplicates
         self.rejected += result.rejected
-        for listener in self.listeners:
-            listener(result)
 
 
 def build_broker(settings: Settings) -> KafkaBroker:
@@ -116,10 +112,12 @@ def add_ingest_subscriber(
     settings: Settings,
     pool: asyncpg.Pool,
     publish_rejection: PublishRejection,
-    stats: IngestStats | None = None,
-) -> IngestStats:
-    """Register the batch subscriber on ``broker``; refusals go to ``publish_rejection``."""
-    stats = stats or IngestStats()
+    stats: IngestStats,
+) -> StorePipeline:
+    """Register the batch subscriber on ``broker``; refusals go to ``publish_rejection``.
+
+    Returns the pipeline holding the batch being stored, for the caller to drain on stop.
+    """
     listener = SeekToStoredOffsets(pool, settings.consumer_group, settings.topic_billing)
     subscriber = broker.subscriber(
         Topic(settings.topic_billing, num_partitions=settings.topic_partitions),
@@ -165,8 +163,7 @@ def add_ingest_subscriber(
         parsed = await parse_yielding(records, settings.max_message_bytes)
         await pipeline.submit(store(records, parsed, msg))
 
-    stats.pipelines.append(pipeline)
-    return stats
+    return pipeline
 
 
 class StorePipeline:
@@ -231,21 +228,15 @@ async def run_ingest(
     # after the subscriber has stopped.
     async with producer(settings.kafka_bootstrap) as dlq:
 
-        async def publish_rejection(rejection: Rejection) -> None:
-            await dlq.send_and_wait(
-                settings.topic_dlq,
-                rejection.record.value,
-                key=rejection.record.key,
-                headers=[(k, v.encode()) for k, v in rejection.dlq_headers().items()],
-            )
-
+        stats = stats or IngestStats()
         broker = build_broker(settings)
-        stats = add_ingest_subscriber(broker, settings, pool, publish_rejection, stats)
+        pipeline = add_ingest_subscriber(
+            broker, settings, pool, dlq_sender(dlq, settings.topic_dlq), stats
+        )
         async with broker:
             await broker.start()
             await stop.wait()
-        for pipeline in stats.pipelines:  # the batch in hand is stored before we return
-            await pipeline.drain()
+        await pipeline.drain()  # the batch in hand is stored before we return
     return stats
 
 

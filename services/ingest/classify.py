@@ -54,14 +54,16 @@ class Parsed:
 @dataclass(slots=True)
 class Classified:
     new_events: list[NewEvent] = field(default_factory=list)
-    duplicates: int = 0
     rejections: list[Rejection] = field(default_factory=list)
     #: the record each new event came from, and the records judged duplicates
     accepted: list[InboundRecord] = field(default_factory=list)
     duplicate_records: list[InboundRecord] = field(default_factory=list)
 
+    @property
+    def duplicates(self) -> int:
+        return len(self.duplicate_records)
+
     def duplicate(self, record: InboundRecord) -> None:
-        self.duplicates += 1
         self.duplicate_records.append(record)
 
 

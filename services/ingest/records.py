@@ -63,7 +63,7 @@ class Rejection:
 
     @property
     def event_id(self) -> uuid.UUID:
-        return uuid.uuid5(REJECTION_NAMESPACE, self.record.source)
+        return rejection_event_id(self.record)
 
     def dlq_headers(self) -> dict[str, str]:
         return {
@@ -104,6 +104,11 @@ class Rejection:
             body_hash=hashlib.sha256(record.value).digest(),
             metadata=record.metadata,
         )
+
+
+def rejection_event_id(record: InboundRecord) -> uuid.UUID:
+    """The id of the ``message.rejected`` event a refusal of ``record`` is stored as."""
+    return uuid.uuid5(REJECTION_NAMESPACE, record.source)
 
 
 def _b64(data: bytes | None) -> str | None:

@@ -14,7 +14,7 @@ from typing import Any
 import asyncpg
 
 from services.commands.recording import command_event, fold
-from services.ingest.records import InboundRecord, Rejection
+from services.ingest.records import InboundRecord, rejection_event_id
 from services.ingest.writer import judge
 from services.store import log
 
@@ -70,7 +70,7 @@ async def replay_rejected(
         for record in [*outcome.accepted, *outcome.duplicate_records]:
             repairs.append(command_event(
                 "rejected_message.resolved", f"rejected:{record.topic}/{record.partition}",
-                {"rejection_event_id": str(Rejection(record, "", "").event_id),
+                {"rejection_event_id": str(rejection_event_id(record)),
                  "source": record.source},
             ))
         for rejection in outcome.rejections:

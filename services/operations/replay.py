@@ -20,9 +20,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from services.config import Settings
 from services.errors import NotFound, RejectedInput
-from services.ingest.records import InboundRecord, Rejection
+from services.ingest.records import InboundRecord
 from services.ingest.writer import write_batch
-from services.kafka_io import KAFKA_MESSAGE_CEILING, producer
+from services.kafka_io import KAFKA_MESSAGE_CEILING, dlq_sender, producer
 
 
 @dataclass
@@ -110,12 +110,7 @@ async def replay(
         ends = await consumer.end_offsets(tps)
         total = sum(max(0, ends[tp] - begins[tp]) for tp in tps)
         async with producer(settings.kafka_bootstrap) as dlq:
-
-            async def to_dlq(rejection: Rejection) -> None:
-                await dlq.send_and_wait(
-                    settings.topic_dlq, rejection.record.value, key=rejection.record.key,
-                    headers=[(k, v.encode()) for k, v in rejection.dlq_headers().items()],
-                )
+            to_dlq = dlq_sender(dlq, settings.topic_dlq)
 
             while True:
                 batches = await consumer.getmany(timeout_ms=idle_ms,
