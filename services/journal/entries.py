@@ -35,16 +35,25 @@ async def _entry_row(conn: asyncpg.Connection, number: str) -> asyncpg.Record:
     return row
 
 
-def _cancel_event(conn_row: asyncpg.Record, released: int) -> Any:
+async def _locked_entry(conn: asyncpg.Connection, number: str) -> asyncpg.Record:
+    """The entry, read again once its scope is locked (a concurrent command may have just
+    cancelled or transferred it)."""
+    await hold_writers_lock(conn)
+    row = await _entry_row(conn, number)
+    await lock_scope(conn, row["scope"])
+    return await _entry_row(conn, number)
+
+
+def _cancel_event(entry: asyncpg.Record, released: int) -> Any:
     return command_event(
         "journal_entry.cancelled",
-        f"journal_entry:{conn_row['number']}",
+        f"journal_entry:{entry['number']}",
         {
-            "number": conn_row["number"],
-            "journal_run": conn_row["journal_run"],
+            "number": entry["number"],
+            "journal_run": entry["journal_run"],
             "released_transaction_count": released,
         },
-        org=conn_row["scope"] or None,
+        org=entry["scope"] or None,
     )
 
 
@@ -59,10 +68,7 @@ async def _released_counts(conn: asyncpg.Connection, numbers: list[str]) -> dict
 
 async def cancel_entry(pool: asyncpg.Pool, number: str) -> dict[str, Any]:
     async with pool.acquire() as conn, conn.transaction():
-        await hold_writers_lock(conn)
-        row = await _entry_row(conn, number)
-        await lock_scope(conn, row["scope"])
-        row = await _entry_row(conn, number)
+        row = await _locked_entry(conn, number)
         if row["status"] == "cancelled":
             raise Conflict("journal_entry_already_cancelled", f"{number} is already cancelled")
         if row["transfer_status"] in LOCKED_BY_TRANSFER:
@@ -115,10 +121,7 @@ async def set_transfer_status(pool: asyncpg.Pool, number: str, status: str) -> d
             f"transfer status is one of {', '.join(TRANSFER_STATUSES)}, not {status!r}",
         )
     async with pool.acquire() as conn, conn.transaction():
-        await hold_writers_lock(conn)
-        row = await _entry_row(conn, number)
-        await lock_scope(conn, row["scope"])
-        row = await _entry_row(conn, number)
+        row = await _locked_entry(conn, number)
         if row["status"] == "cancelled":
             raise Conflict("journal_entry_cancelled",
                            f"{number} is cancelled: its transfer status is frozen")
