@@ -1,1 +1,1 @@
-"""The PostgreSQL event store: migrations, the append-only log, gap-safe reads."""
+"""The PostgreSQL event store: migrations, the append-only log, batched appends."""

@@ -7,11 +7,8 @@ trips, not thousands.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from dataclasses import dataclass
 from uuid import UUID
 
 import asyncpg
@@ -30,19 +27,6 @@ class NewEvent:
     payload: str
     body_hash: bytes
     metadata: str = "{}"
-
-
-@dataclass(frozen=True, slots=True)
-class StoredEvent:
-    position: int
-    stream: str
-    version: int
-    event_id: UUID
-    event_type: str
-    org: str | None
-    payload: dict[str, Any]
-    metadata: dict[str, Any] = field(default_factory=dict)
-    recorded_at: datetime | None = None
 
 
 STAGED_COLUMNS = (
@@ -66,14 +50,6 @@ RETURNING position, event_id
 LOG_WRITERS_LOCK = locks.LOG_WRITERS
 
 _SELECT_HASHES = "SELECT event_id, body_hash FROM events WHERE event_id = ANY($1::uuid[])"
-
-_SELECT_PAGE = """
-SELECT position, stream, version, event_id, event_type, org, payload, metadata, recorded_at
-FROM events
-WHERE position > $1 AND xact_id < pg_snapshot_xmin(pg_current_snapshot())
-ORDER BY position
-LIMIT $2
-"""
 
 
 async def append(conn: asyncpg.Connection, events: Sequence[NewEvent]) -> dict[UUID, int]:
@@ -121,29 +97,6 @@ async def stored_hashes(conn: asyncpg.Connection, event_ids: Sequence[UUID]) -> 
         return {}
     rows = await conn.fetch(_SELECT_HASHES, list(event_ids))
     return {r["event_id"]: bytes(r["body_hash"]) for r in rows}
-
-
-async def read_page(conn: asyncpg.Connection, after: int, limit: int = 10_000) -> list[StoredEvent]:
-    """Events after a position, oldest first, only those no open transaction can precede.
-
-    Positions come from a sequence and commit out of order; reading only rows written by
-    transactions older than every open one means a later page never finds an earlier row.
-    """
-    rows = await conn.fetch(_SELECT_PAGE, after, limit)
-    return [
-        StoredEvent(
-            position=r["position"],
-            stream=r["stream"],
-            version=r["version"],
-            event_id=r["event_id"],
-            event_type=r["event_type"],
-            org=r["org"],
-            payload=json.loads(r["payload"]),
-            metadata=json.loads(r["metadata"]),
-            recorded_at=r["recorded_at"],
-        )
-        for r in rows
-    ]
 
 
 async def head_position(conn: asyncpg.Connection) -> int:
