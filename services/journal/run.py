@@ -74,6 +74,7 @@ async def summarise(conn: asyncpg.Connection) -> tuple[int, int]:
     """Entries and lines into temp tables; returns (entry count, transaction count)."""
     await conn.execute(sql.SUMMARISE_GROUPS)
     await conn.execute(sql.SUMMARISE_LINES)
+    await conn.execute(sql.SUMMARISE_ENTRIES)
     row = await conn.fetchrow(sql.RUN_TOTALS)
     assert row is not None
     return int(row["groups"]), int(row["n"])

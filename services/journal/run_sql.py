@@ -72,17 +72,23 @@ WHERE l.n > 0
 GROUP BY g.ordinal, l.account, l.side
 """
 
+#: Each entry's lines as contract JSON and its totals, once for the preview and the events.
+SUMMARISE_ENTRIES = """
+CREATE TEMP TABLE run_entries ON COMMIT DROP AS
+SELECT ordinal,
+       jsonb_agg(jsonb_build_object('account', account, 'side', side, 'amount', amount::text)
+                 ORDER BY side DESC, account) AS lines,
+       sum(amount) FILTER (WHERE side = 'debit') AS total_debit,
+       sum(amount) FILTER (WHERE side = 'credit') AS total_credit
+FROM run_lines
+GROUP BY ordinal
+"""
+
 PREVIEW = """
 SELECT g.ordinal, g.type, g.currency, g.debit_account, g.segments, g.transaction_count,
-       (SELECT jsonb_agg(jsonb_build_object('account', l.account, 'side', l.side,
-                                            'amount', l.amount::text)
-                         ORDER BY l.side DESC, l.account)
-        FROM run_lines l WHERE l.ordinal = g.ordinal) AS lines,
-       (SELECT sum(l.amount) FROM run_lines l
-        WHERE l.ordinal = g.ordinal AND l.side = 'debit') AS total_debit,
-       (SELECT sum(l.amount) FROM run_lines l
-        WHERE l.ordinal = g.ordinal AND l.side = 'credit') AS total_credit
-FROM run_groups g ORDER BY g.ordinal
+       x.lines, x.total_debit, x.total_credit
+FROM run_groups g JOIN run_entries x USING (ordinal)
+ORDER BY g.ordinal
 """
 
 TAKE_NUMBERS = """
@@ -96,6 +102,7 @@ INSERT INTO staged_events (ord, stream, event_id, event_type, org, payload, body
 SELECT g.ordinal, 'journal_entry:' || e.number, e.event_id, 'journal_entry.created', $3,
        e.payload, sha256(convert_to(e.payload::text, 'UTF8')), '{}'::jsonb
 FROM run_groups g
+JOIN run_entries x USING (ordinal)
 CROSS JOIN LATERAL (
     SELECT 'JE-' || lpad(($1 + g.ordinal - 1)::text, 8, '0') AS number,
            gen_random_uuid() AS event_id
@@ -117,14 +124,9 @@ CROSS JOIN LATERAL (
             'transaction_type', g.type,
             'currency', g.currency,
             'segments', g.segments,
-            'lines', (SELECT jsonb_agg(jsonb_build_object('account', l.account, 'side', l.side,
-                                                          'amount', l.amount::text)
-                                       ORDER BY l.side DESC, l.account)
-                      FROM run_lines l WHERE l.ordinal = g.ordinal),
-            'total_debit', (SELECT sum(l.amount)::text FROM run_lines l
-                            WHERE l.ordinal = g.ordinal AND l.side = 'debit'),
-            'total_credit', (SELECT sum(l.amount)::text FROM run_lines l
-                             WHERE l.ordinal = g.ordinal AND l.side = 'credit'),
+            'lines', x.lines,
+            'total_debit', x.total_debit::text,
+            'total_credit', x.total_credit::text,
             'transaction_count', g.transaction_count,
             'status', 'created',
             'transfer_status', 'no'),
