@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from typing import Any
@@ -186,3 +187,31 @@ async def test_republish_sends_a_runs_events_again_with_their_event_ids(
     assert [json.loads(r.value)["event_id"] for r in sent] == [str(r["event_id"])
                                                                  for r in expected]
     assert all("internal" not in json.loads(r.value) for r in sent)
+
+
+async def test_a_rebuild_pauses_writers_until_it_commits_and_refuses_none(
+    settings: Settings, pool: asyncpg.Pool
+) -> None:
+    """The rebuild's lock, taken by hand here so the pause can be watched: a command that
+    arrives meanwhile waits (it is not refused) and completes once the lock is gone."""
+    from services.commands.orgs import create_org
+    from services.store.locks import LOG_WRITERS
+
+    async with pool.acquire() as rebuilding:
+        transaction = rebuilding.transaction()
+        await transaction.start()
+        await rebuilding.execute("SELECT pg_advisory_xact_lock($1)", LOG_WRITERS)
+        writer = asyncio.create_task(create_org(pool, "LATE"))
+
+        async def writer_waits() -> bool:
+            waiting = await scalar(
+                pool, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+            )
+            return bool(waiting)
+
+        await wait_until(writer_waits, message="the command waits on the writers' lock")
+        assert not writer.done()
+        assert await scalar(pool, "SELECT count(*) FROM orgs") == 0
+        await transaction.commit()
+    assert await writer == {"name": "LATE"}
+    assert await scalar(pool, "SELECT count(*) FROM orgs") == 1
