@@ -1,4 +1,5 @@
-"""Projection ``pending_transactions``: every transaction line the ledger has accepted.
+"""Projection ``pending_transactions``: every transaction line the ledger has accepted,
+and ``journaled_transactions``: which entry holds each journaled one.
 
 How a stored event changes it:
 
@@ -6,8 +7,10 @@ How a stored event changes it:
   transaction line, with the facts as sent (after inheritance from the document);
 - ``transactions.status_changed`` sets the status of the rows it names; within one apply,
   the latest change of a transaction wins;
-- ``journal_entry.created`` marks the transactions it lists as journaled in that entry;
-- ``journal_entry.cancelled`` releases the entry's transactions for the next run.
+- ``journal_entry.created`` records the transactions it lists as journaled in that entry
+  (table ``journaled_transactions``);
+- ``journal_entry.cancelled`` deletes those records, releasing the transactions for the
+  next run.
 
 The same two statements run inline (the positions just appended) and in a rebuild (a range
 of positions), so the two paths cannot drift apart.
@@ -22,7 +25,7 @@ import asyncpg
 from projections.segments import apply_in_order, statement
 
 NAME = "pending_transactions"
-TABLES = ("pending_transactions",)
+TABLES = ("pending_transactions", "journaled_transactions")
 STATUS_CHANGED = "transactions.status_changed"
 BILLING_DOCUMENT_TYPES = ",".join(
     sorted(
@@ -75,26 +78,22 @@ WHERE p.type = latest.type AND p.id = latest.id
 
 
 #: The CTE is materialised so each entry's payload is read (de-TOASTed) once, not once per
-#: member: an entry of a million transactions has a payload of tens of megabytes.
+#: member: an entry of a million transactions has a payload of tens of megabytes. The primary
+#: key of ``journaled_transactions`` refuses a transaction still held by another entry.
 MARK_JOURNALED = """
 WITH entries AS MATERIALIZED (
     SELECT e.payload -> 'data' ->> 'number' AS number, e.payload -> 'internal' -> 'members' AS m
     FROM events e WHERE e.position = ANY($1)
 )
-UPDATE pending_transactions p
-SET journal_entry = x.number
-FROM (
-    SELECT entries.number, k ->> 0 AS type, k ->> 1 AS id
-    FROM entries CROSS JOIN LATERAL jsonb_array_elements(entries.m) AS k
-) AS x
-WHERE p.type = x.type AND p.id = x.id
+INSERT INTO journaled_transactions (type, id, journal_entry)
+SELECT k ->> 0, k ->> 1, entries.number
+FROM entries CROSS JOIN LATERAL jsonb_array_elements(entries.m) AS k
 """
 
 RELEASE = """
-UPDATE pending_transactions p
-SET journal_entry = NULL
-FROM events e
-WHERE e.position = ANY($1) AND p.journal_entry = e.payload -> 'data' ->> 'number'
+DELETE FROM journaled_transactions j
+USING events e
+WHERE e.position = ANY($1) AND j.journal_entry = e.payload -> 'data' ->> 'number'
 """
 
 
@@ -118,7 +117,7 @@ async def apply(
 
 
 async def reset(conn: asyncpg.Connection) -> None:
-    await conn.execute("TRUNCATE pending_transactions")
+    await conn.execute("TRUNCATE pending_transactions, journaled_transactions")
 
 
 _KNOWN_KEYS = """

@@ -30,9 +30,8 @@ WITH scoped AS (
            CASE WHEN $1::boolean AND NOT (p.type = ANY($2::text[])) THEN coalesce(p.org, '')
                 ELSE '' END AS scope,
            r.required_status
-    FROM pending_transactions p
+    FROM unjournaled_transactions p
     JOIN unnest($3::text[], $4::text[]) AS r(type, required_status) ON r.type = p.type
-    WHERE p.journal_entry IS NULL
 ),
 placed AS (
     SELECT s.*,

@@ -19,8 +19,8 @@ def partition_lag(stored: int | None, end: int) -> int:
 
 #: Per org label as sent (None: unlabeled); the scope a run sees also depends on settings.
 _PENDING_BY_ORG = """
-SELECT org, count(*) AS n FROM pending_transactions
-WHERE journal_entry IS NULL AND exclusion_reason IS NULL
+SELECT org, count(*) AS n FROM unjournaled_transactions
+WHERE exclusion_reason IS NULL
 GROUP BY org ORDER BY org NULLS LAST
 """
 
@@ -37,8 +37,7 @@ async def status_report(settings: Settings, pool: asyncpg.Pool) -> dict[str, Any
         stored = await stored_offsets(conn, settings.consumer_group, settings.topic_billing)
         # waiting for a journal run: not journaled, not excluded (held ones included)
         pending = await conn.fetchval(
-            "SELECT count(*) FROM pending_transactions "
-            "WHERE journal_entry IS NULL AND exclusion_reason IS NULL"
+            "SELECT count(*) FROM unjournaled_transactions WHERE exclusion_reason IS NULL"
         )
         by_org = await conn.fetch(_PENDING_BY_ORG)
         last_runs = await conn.fetch(_LAST_RUNS)

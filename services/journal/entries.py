@@ -59,7 +59,7 @@ def _cancel_event(entry: asyncpg.Record, released: int) -> Any:
 
 async def _released_counts(conn: asyncpg.Connection, numbers: list[str]) -> dict[str, int]:
     rows = await conn.fetch(
-        "SELECT journal_entry, count(*) AS n FROM pending_transactions "
+        "SELECT journal_entry, count(*) AS n FROM journaled_transactions "
         "WHERE journal_entry = ANY($1) GROUP BY journal_entry",
         numbers,
     )
@@ -140,10 +140,11 @@ EXPORT_COLUMNS = (
 )
 
 _EXPORT = """
-SELECT journal_entry, id AS transaction_id, type AS transaction_type, subtype,
-       date AS transaction_date, document_number, account_number, amount, currency,
-       debit_account, credit_account, segments::text AS segments, org
-FROM pending_transactions WHERE journal_entry = $1 ORDER BY type, id
+SELECT j.journal_entry, p.id AS transaction_id, p.type AS transaction_type, p.subtype,
+       p.date AS transaction_date, p.document_number, p.account_number, p.amount, p.currency,
+       p.debit_account, p.credit_account, p.segments::text AS segments, p.org
+FROM journaled_transactions j JOIN pending_transactions p USING (type, id)
+WHERE j.journal_entry = $1 ORDER BY p.type, p.id
 """
 
 

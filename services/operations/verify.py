@@ -35,30 +35,37 @@ WITH members AS (
     FROM events e CROSS JOIN LATERAL jsonb_array_elements(e.payload -> 'internal' -> 'members') k
     WHERE e.event_type = 'journal_entry.created'
 )
-SELECT m.number, m.type, m.id, p.journal_entry AS found
+SELECT m.number, m.type, m.id,
+       'the log puts it in ' || m.number || ', the projection in '
+       || coalesce(x.journal_entry, 'no entry') AS detail
 FROM members m
 JOIN journal_entries j ON j.number = m.number AND j.status = 'created'
-LEFT JOIN pending_transactions p ON p.type = m.type AND p.id = m.id
-WHERE p.journal_entry IS DISTINCT FROM m.number
+LEFT JOIN journaled_transactions x ON x.type = m.type AND x.id = m.id
+WHERE x.journal_entry IS DISTINCT FROM m.number
 UNION ALL
-SELECT p.journal_entry, p.type, p.id, p.journal_entry
-FROM pending_transactions p
-LEFT JOIN journal_entries j ON j.number = p.journal_entry
-WHERE p.journal_entry IS NOT NULL AND j.status IS DISTINCT FROM 'created'
+SELECT x.journal_entry, x.type, x.id,
+       'the projection puts it in ' || x.journal_entry || ', which is not a created entry'
+FROM journaled_transactions x
+LEFT JOIN journal_entries j ON j.number = x.journal_entry
+WHERE j.status IS DISTINCT FROM 'created'
+UNION ALL
+SELECT x.journal_entry, x.type, x.id,
+       'the projection puts it in ' || x.journal_entry || ' but holds no such transaction'
+FROM journaled_transactions x
+WHERE NOT EXISTS (SELECT 1 FROM pending_transactions p WHERE p.type = x.type AND p.id = x.id)
 """
 
 TOTALS = """
 WITH derived AS (
-    SELECT p.journal_entry AS number, l.account, l.side, sum(l.amount) AS amount,
+    SELECT x.journal_entry AS number, l.account, l.side, sum(l.amount) AS amount,
            count(*) AS n
-    FROM pending_transactions p
+    FROM journaled_transactions x JOIN pending_transactions p USING (type, id)
     CROSS JOIN LATERAL (VALUES
         (CASE WHEN p.amount >= 0 THEN p.debit_account ELSE p.credit_account END, 'debit',
          abs(p.amount)),
         (CASE WHEN p.amount >= 0 THEN p.credit_account ELSE p.debit_account END, 'credit',
          abs(p.amount))) AS l(account, side, amount)
-    WHERE p.journal_entry IS NOT NULL
-    GROUP BY p.journal_entry, l.account, l.side
+    GROUP BY x.journal_entry, l.account, l.side
 ),
 stored AS (
     SELECT l.journal_entry AS number, l.account, l.side, l.amount
@@ -74,11 +81,11 @@ ORDER BY 1, 2, 3
 """
 
 COUNTS = """
-SELECT j.number, j.transaction_count, count(p.id) AS found
-FROM journal_entries j LEFT JOIN pending_transactions p ON p.journal_entry = j.number
+SELECT j.number, j.transaction_count, count(x.id) AS found
+FROM journal_entries j LEFT JOIN journaled_transactions x ON x.journal_entry = j.number
 WHERE j.status = 'created'
 GROUP BY j.number, j.transaction_count
-HAVING j.transaction_count <> count(p.id)
+HAVING j.transaction_count <> count(x.id)
 """
 
 NUMBERING = """
@@ -110,8 +117,7 @@ async def check_balances(conn: asyncpg.Connection) -> list[dict[str, str]]:
 
 async def check_membership(conn: asyncpg.Connection) -> list[dict[str, str]]:
     found = [violation("one_active_entry",
-                       f"transaction {r['type']} {r['id']}: the log puts it in {r['number']}, "
-                       f"the projection in {r['found'] or 'no entry'}")
+                       f"transaction {r['type']} {r['id']}: {r['detail']}")
              for r in await conn.fetch(MEMBERSHIP)]
     found += [violation("one_active_entry",
                         f"{r['number']}: {r['transaction_count']} transactions recorded, "

@@ -42,7 +42,7 @@ async def three_entries(pool: asyncpg.Pool) -> dict[str, Any]:
 
 
 async def entry_of(pool: asyncpg.Pool, transaction_id: str) -> str | None:
-    number = await scalar(pool, "SELECT journal_entry FROM pending_transactions WHERE id = $1",
+    number = await scalar(pool, "SELECT journal_entry FROM journaled_transactions WHERE id = $1",
                           transaction_id)
     return str(number) if number is not None else None
 
@@ -125,8 +125,7 @@ async def test_cancelling_a_run_keeps_its_transferred_entry_and_stays_completed(
     statuses = {e["number"]: e["status"] for e in await list_entries(pool, run="JR-00000001")}
     assert statuses == {"JE-00000001": "cancelled", "JE-00000002": "created",
                         "JE-00000003": "cancelled"}
-    still = await rows(pool, "SELECT id FROM pending_transactions "
-                             "WHERE journal_entry IS NOT NULL ORDER BY id")
+    still = await rows(pool, "SELECT id FROM journaled_transactions ORDER BY id")
     assert [r["id"] for r in still] == ["ap-1"]
     assert (await outbox_types(pool))[-3:] == [
         "journal_entry.cancelled", "journal_entry.cancelled", "journal_run.cancelled"]
@@ -145,8 +144,7 @@ async def test_cancelling_a_run_without_transferred_entries_cancels_it(
     assert answer == {"number": "JR-00000001", "cancelled_entries": ["JE-00000002", "JE-00000003"],
                       "kept_entries": [], "status": "cancelled"}
     assert (await get_run(pool, "JR-00000001"))["status"] == "cancelled"
-    assert await scalar(pool, "SELECT count(*) FROM pending_transactions "
-                              "WHERE journal_entry IS NOT NULL") == 0
+    assert await scalar(pool, "SELECT count(*) FROM journaled_transactions") == 0
     with pytest.raises(Conflict) as caught:
         await cancel_run(pool, "JR-00000001")
     assert caught.value.code == "journal_run_already_cancelled"

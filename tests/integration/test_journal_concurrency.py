@@ -44,11 +44,10 @@ async def test_two_runs_on_one_scope_at_once_journal_each_transaction_once(
         numbers += sorted([first["number"], second["number"]])
 
     assert numbers == [f"JR-{n:08d}" for n in range(1, 9)]
-    assert await scalar(pool, "SELECT count(*) FROM pending_transactions "
-                              "WHERE journal_entry IS NULL") == 0
-    per_entry = await rows(pool, "SELECT j.number, j.transaction_count, count(p.id) AS members "
-                                 "FROM journal_entries j LEFT JOIN pending_transactions p "
-                                 "ON p.journal_entry = j.number GROUP BY j.number "
+    assert await scalar(pool, "SELECT count(*) FROM unjournaled_transactions") == 0
+    per_entry = await rows(pool, "SELECT j.number, j.transaction_count, count(x.id) AS members "
+                                 "FROM journal_entries j LEFT JOIN journaled_transactions x "
+                                 "ON x.journal_entry = j.number GROUP BY j.number "
                                  "ORDER BY j.number")
     assert [r["number"] for r in per_entry] == [f"JE-{n:08d}" for n in range(1, 13)]
     assert all(r["transaction_count"] == r["members"] == 50 for r in per_entry)
@@ -73,7 +72,8 @@ async def test_runs_on_two_orgs_at_once_both_complete_with_their_own_transaction
     assert sorted(us["journal_entry_numbers"] + eu["journal_entry_numbers"]) == [
         f"JE-{n:08d}" for n in range(1, 7)]
     by_org = await rows(pool, "SELECT p.org, j.scope, count(*) AS n FROM pending_transactions p "
-                              "JOIN journal_entries j ON p.journal_entry = j.number "
+                              "JOIN journaled_transactions x USING (type, id) "
+                              "JOIN journal_entries j ON x.journal_entry = j.number "
                               "GROUP BY p.org, j.scope ORDER BY p.org")
     assert by_org == [{"org": "EU", "scope": "EU", "n": 90}, {"org": "US", "scope": "US", "n": 120}]
 

@@ -19,8 +19,8 @@ from tests.integration.ledger_setup import set_up
 async def journaled_ids(pool: asyncpg.Pool, run: str) -> list[str]:
     found = await rows(
         pool,
-        "SELECT p.id FROM pending_transactions p JOIN journal_entries j "
-        "ON p.journal_entry = j.number WHERE j.journal_run = $1 ORDER BY p.id",
+        "SELECT x.id FROM journaled_transactions x JOIN journal_entries j "
+        "ON x.journal_entry = j.number WHERE j.journal_run = $1 ORDER BY x.id",
         run,
     )
     return [r["id"] for r in found]
@@ -76,7 +76,7 @@ async def test_date_then_time_period_then_the_rest_of_the_period(pool: asyncpg.P
     assert [r["journal_entry_numbers"] for r in (on_the_3rd, mid_april, rest)] == [
         ["JE-00000001"], ["JE-00000002"], ["JE-00000003"]]
     still_pending = await rows(
-        pool, "SELECT id FROM pending_transactions WHERE journal_entry IS NULL ORDER BY id")
+        pool, "SELECT id FROM unjournaled_transactions ORDER BY id")
     assert still_pending == [{"id": "M01"}]
 
 

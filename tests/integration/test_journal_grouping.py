@@ -119,8 +119,8 @@ async def test_entries_split_by_type_currency_debit_account_and_segments(
         assert (entry["accounting_period"], entry["journal_entry_date"]) == (
             "Apr-2024", "2024-04-30")
 
-    left = await rows(pool, "SELECT id, status, exclusion_reason FROM pending_transactions "
-                            "WHERE journal_entry IS NULL ORDER BY id")
+    left = await rows(pool, "SELECT id, status, exclusion_reason FROM unjournaled_transactions "
+                            "ORDER BY id")
     assert left == [
         {"id": "I8", "status": "draft", "exclusion_reason": None},
         {"id": "I9", "status": "canceled", "exclusion_reason": None},

@@ -139,7 +139,8 @@ async def journaled(conn: asyncpg.Pool, run: str) -> list[asyncpg.Record]:
     return list(await conn.fetch(
         "SELECT p.*, j.number AS entry, j.transaction_type, j.currency AS entry_currency, "
         "j.debit_account AS entry_debit, j.segments AS entry_segments "
-        "FROM pending_transactions p JOIN journal_entries j ON p.journal_entry = j.number "
+        "FROM pending_transactions p JOIN journaled_transactions x USING (type, id) "
+        "JOIN journal_entries j ON x.journal_entry = j.number "
         "WHERE j.journal_run = $1", run))
 
 
@@ -173,7 +174,7 @@ async def check_run(pool: asyncpg.Pool, result: dict[str, Any], by_id: dict[str,
 
 
 async def pending_ids(pool: asyncpg.Pool) -> set[str]:
-    rows = await pool.fetch("SELECT id FROM pending_transactions WHERE journal_entry IS NULL")
+    rows = await pool.fetch("SELECT id FROM unjournaled_transactions")
     return {r["id"] for r in rows}
 
 
@@ -203,7 +204,7 @@ async def test_runs_balance_and_journal_each_eligible_transaction_exactly_once(
 
         eligible = {t.id for t in txns if t.eligible}
         now_journaled = {r["id"] for r in await pool.fetch(
-            "SELECT id FROM pending_transactions WHERE journal_entry IS NOT NULL")}
+            "SELECT id FROM journaled_transactions")}
         left = await pending_ids(pool)
         assert now_journaled == eligible
         assert left == set(by_id) - eligible

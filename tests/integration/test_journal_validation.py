@@ -29,7 +29,7 @@ async def written(pool: asyncpg.Pool) -> dict[str, Any]:
         "outbox": await scalar(pool, "SELECT count(*) FROM outbox"),
         "runs": await scalar(pool, "SELECT count(*) FROM journal_runs"),
         "journaled": await scalar(
-            pool, "SELECT count(*) FROM pending_transactions WHERE journal_entry IS NOT NULL"),
+            pool, "SELECT count(*) FROM journaled_transactions"),
     }
 
 

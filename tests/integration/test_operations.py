@@ -83,6 +83,50 @@ async def test_verify_passes_on_a_real_history_and_names_each_corruption(
     assert "journal_entry: counter at" in details
 
 
+async def test_verify_names_a_journaled_transaction_the_projection_lost(
+    settings: Settings, pool: asyncpg.Pool, ingest: IngestRunner
+) -> None:
+    await history(settings, pool, ingest)
+    assert settings.database_url
+    entry = await scalar(pool, "SELECT journal_entry FROM journaled_transactions WHERE id = $1",
+                         "8a368aeb800478018014b95455a")
+    count = await scalar(pool, "SELECT transaction_count FROM journal_entries WHERE number = $1",
+                         entry)
+    await pool.execute("DELETE FROM journaled_transactions WHERE id = $1",
+                       "8a368aeb800478018014b95455a")
+    report = await verify(settings.database_url)
+    membership = sorted(v["detail"] for v in report["violations"]
+                        if v["check"] == "one_active_entry")
+    assert membership == [
+        f"{entry}: {count} transactions recorded, {count - 1} point at it",
+        f"transaction electronic_payment_application_item 8a368aeb800478018014b95455a: "
+        f"the log puts it in "
+        f"{entry}, the projection in no entry",
+    ]
+    assert "journaled_transactions: 0 rows differ" in " | ".join(
+        v["detail"] for v in report["violations"])
+
+
+async def test_one_transaction_cannot_be_in_two_active_entries(
+    settings: Settings, pool: asyncpg.Pool, ingest: IngestRunner
+) -> None:
+    """The primary key of journaled_transactions is the last guard, below the scope lock."""
+    await history(settings, pool, ingest)
+    row = await pool.fetchrow("SELECT type, id, journal_entry FROM journaled_transactions "
+                              "ORDER BY type, id LIMIT 1")
+    assert row is not None
+    try:
+        await pool.execute("INSERT INTO journaled_transactions VALUES ($1, $2, 'JE-99999999')",
+                           row["type"], row["id"])
+    except asyncpg.UniqueViolationError as refused:
+        assert refused.constraint_name == "journaled_transactions_pkey"
+    else:
+        raise AssertionError("a second active entry was accepted")
+    assert await scalar(pool, "SELECT journal_entry FROM journaled_transactions "
+                              "WHERE type = $1 AND id = $2", row["type"], row["id"]) == \
+        row["journal_entry"]
+
+
 async def test_rebuild_after_runs_and_cancels_equals_the_live_tables(
     settings: Settings, pool: asyncpg.Pool, ingest: IngestRunner
 ) -> None:

@@ -80,7 +80,7 @@ async def test_seed001_april_and_may_give_exactly_the_documented_entries(
 
     excluded = await rows(
         pool,
-        "SELECT id FROM pending_transactions WHERE journal_entry IS NULL ORDER BY id",
+        "SELECT id FROM unjournaled_transactions ORDER BY id",
     )
     assert [r["id"] for r in excluded] == sorted(expected["excluded"])
 

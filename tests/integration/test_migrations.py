@@ -1,0 +1,42 @@
+"""Migrations carry a running ledger's data forward."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from services.store.migrate import migrate, migration_files
+
+
+async def test_membership_moves_from_the_pending_column_to_journaled_transactions(
+    database_url: str,
+) -> None:
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute("CREATE TABLE schema_migrations (version integer PRIMARY KEY, "
+                           "name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())")
+        for version, name, sql in migration_files():
+            if version < 4:
+                await conn.execute(sql)
+                await conn.execute("INSERT INTO schema_migrations (version, name) "
+                                   "VALUES ($1, $2)", version, name)
+        await conn.execute("""
+            INSERT INTO pending_transactions (type, id, date, status, amount, currency,
+                debit_account, credit_account, document_number, event_position, journal_entry)
+            VALUES ('invoice_item', 'I1', '2024-04-02', 'posted', 10.00, 'USD', 'AR', 'Rev',
+                    'INV-1', 1, 'JE-00000001'),
+                   ('invoice_item', 'I2', '2024-04-03', 'posted', 5.00, 'USD', 'AR', 'Rev',
+                    'INV-1', 1, NULL)""")
+
+        assert await migrate(conn) == ["0004_journaled_transactions.sql"]
+
+        journaled = await conn.fetch("SELECT type, id, journal_entry FROM journaled_transactions")
+        assert [tuple(r) for r in journaled] == [("invoice_item", "I1", "JE-00000001")]
+        waiting = await conn.fetch("SELECT id, amount FROM unjournaled_transactions")
+        assert [tuple(r) for r in waiting] == [("I2", 5)]
+        columns = await conn.fetchval(
+            "SELECT count(*) FROM information_schema.columns WHERE table_schema = "
+            "current_schema() AND table_name = 'pending_transactions' "
+            "AND column_name = 'journal_entry'")
+        assert columns == 0
+    finally:
+        await conn.close()
