@@ -8,9 +8,9 @@ import asyncpg
 
 from projections import journal, ledger, pending, rejected
 
-#: Every projection, in the order they are applied. Each module has NAME, TABLES and
-#: ``apply(conn, first, last, positions=None)`` and ``reset(conn)``. The journal projection
-#: comes before pending: entries must exist before transactions point at them.
+#: Every projection, in the order they are applied. Each module has NAME, TABLES,
+#: ``apply(conn, first, last, positions=None)`` and ``reset(conn)``, and may name in
+#: REBUILD_WITHOUT the indexes a full rebuild drops during the fold and re-creates after.
 ALL = (ledger, journal, pending, rejected)
 
 
