@@ -52,13 +52,15 @@ INSERT_LINES = f"""
 INSERT INTO pending_transactions (
     type, id, subtype, org, date, status, amount, currency, debit_account, credit_account,
     segments, document_number, account_number, accounting_period, recognition_rule,
-    event_position)
+    event_position, exclusion_reason)
 SELECT t.type, t.id, t.subtype, e.org, t.date, t.status, t.amount, t.currency,
        coalesce(t.debit_account, ''), coalesce(t.credit_account, ''),
        coalesce(t.segments, '{{}}'::jsonb), t.document_number, t.account_number,
-       t.accounting_period, t.recognition_rule, e.position
+       t.accounting_period, t.recognition_rule, e.position,
+       transaction_exclusion_reason(t.type, t.subtype, coalesce(t.debit_account, ''),
+                                    coalesce(t.credit_account, ''), t.recognition_rule)
 FROM events e
-CROSS JOIN LATERAL jsonb_to_recordset(e.payload -> 'data' -> 'transactions') AS t(
+CROSS JOIN LATERAL jsonb_to_recordset(e.payload #> '{{data,transactions}}') AS t(
     id text, type text, subtype text, date date, status text, amount numeric,
     currency text, debit_account text, credit_account text, segments jsonb,
     document_number text, account_number text, accounting_period text,
@@ -75,7 +77,7 @@ FROM (
     SELECT DISTINCT ON (c.type, c.id) c.type, c.id, c.status, e.position
     FROM events e
     CROSS JOIN LATERAL ROWS FROM (
-        jsonb_to_recordset(e.payload -> 'data' -> 'changes') AS (type text, id text, status text)
+        jsonb_to_recordset(e.payload #> '{{data,changes}}') AS (type text, id text, status text)
     ) WITH ORDINALITY AS c(type, id, status, n)
     WHERE {_EVENT_FILTER}
       AND e.event_type = '{STATUS_CHANGED}'

@@ -20,19 +20,22 @@ async def test_membership_moves_from_the_pending_column_to_journaled_transaction
                 await conn.execute("INSERT INTO schema_migrations (version, name) "
                                    "VALUES ($1, $2)", version, name)
         await conn.execute("""
-            INSERT INTO pending_transactions (type, id, date, status, amount, currency,
+            INSERT INTO pending_transactions (type, id, subtype, date, status, amount, currency,
                 debit_account, credit_account, document_number, event_position, journal_entry)
-            VALUES ('invoice_item', 'I1', '2024-04-02', 'posted', 10.00, 'USD', 'AR', 'Rev',
-                    'INV-1', 1, 'JE-00000001'),
-                   ('invoice_item', 'I2', '2024-04-03', 'posted', 5.00, 'USD', 'AR', 'Rev',
-                    'INV-1', 1, NULL)""")
+            VALUES ('invoice_item', 'I1', NULL, '2024-04-02', 'posted', 10.00, 'USD', 'AR',
+                    'Rev', 'INV-1', 1, 'JE-00000001'),
+                   ('invoice_item', 'I2', NULL, '2024-04-03', 'posted', 5.00, 'USD', 'AR',
+                    'Rev', 'INV-1', 1, NULL),
+                   ('payment_application', 'PA1', ' Reclassification', '2024-04-03',
+                    'processed', 5.00, 'USD', 'Cash', 'AR', 'P-1', 2, NULL)""")
 
         assert await migrate(conn) == ["0004_journaled_transactions.sql"]
 
         journaled = await conn.fetch("SELECT type, id, journal_entry FROM journaled_transactions")
         assert [tuple(r) for r in journaled] == [("invoice_item", "I1", "JE-00000001")]
-        waiting = await conn.fetch("SELECT id, amount FROM unjournaled_transactions")
-        assert [tuple(r) for r in waiting] == [("I2", 5)]
+        waiting = await conn.fetch("SELECT id, amount, exclusion_reason "
+                                   "FROM unjournaled_transactions ORDER BY id")
+        assert [tuple(r) for r in waiting] == [("I2", 5, None), ("PA1", 5, "reclassification")]
         columns = await conn.fetchval(
             "SELECT count(*) FROM information_schema.columns WHERE table_schema = "
             "current_schema() AND table_name = 'pending_transactions' "
