@@ -10,6 +10,8 @@ import pytest
 
 from services.config import Settings
 from services.ingest.app import IngestStats, run_ingest
+from tests.helpers import produce, wait_until
+from tests.integration.db import billing_event_count
 
 
 class IngestRunner:
@@ -28,6 +30,21 @@ class IngestRunner:
         task = asyncio.create_task(run_ingest(settings, self.pool, stop, stats))
         self._runs.append((stop, task))
         return stats
+
+    async def feed(self, values: list[bytes], *, stored: int,
+                   keys: list[bytes] | None = None) -> None:
+        """Produce ``values`` to the billing topic, start the ingest unless it runs, and wait
+        until ``stored`` billing events are in the store."""
+        assert self.settings.kafka_bootstrap
+        await produce(self.settings.kafka_bootstrap, self.settings.topic_billing, values,
+                      keys=keys)
+        if not self._runs:
+            self.start()
+
+        async def all_stored() -> bool:
+            return await billing_event_count(self.pool) == stored
+
+        await wait_until(all_stored, message=f"{stored} billing events stored")
 
     async def stop(self) -> None:
         for stop, _ in self._runs:

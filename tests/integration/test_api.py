@@ -17,10 +17,8 @@ from services.config import Settings
 from services.embedded import free_port
 from services.samples import seed001_expected, seed001_lines
 from services.store.pool import create_pool
-from tests.helpers import produce, wait_until
 from tests.integration.billing import store_lines, txn
 from tests.integration.conftest import IngestRunner
-from tests.integration.db import billing_event_count
 from tests.integration.http_api import serving
 from tests.integration.ledger_setup import set_up
 from tests.servers import create_schema, drop_schema, with_query_params
@@ -61,15 +59,7 @@ async def seed001_through_kafka(
             "name": name, "startDate": start, "endDate": end, "fiscalYear": 2024,
             "organizationLabels": US}))
     values = seed001_lines()
-    assert settings.kafka_bootstrap
-    await produce(settings.kafka_bootstrap, settings.topic_billing, values,
-                  keys=[b"US"] * len(values))
-    ingest.start()
-
-    async def stored() -> bool:
-        return await billing_event_count(pool) == len(values)
-
-    await wait_until(stored, message="the seed 001 events stored")
+    await ingest.feed(values, stored=len(values), keys=[b"US"] * len(values))
 
 
 def run_body(period: str, **more: Any) -> dict[str, Any]:

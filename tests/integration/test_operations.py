@@ -34,15 +34,7 @@ async def history(settings: Settings, pool: asyncpg.Pool, ingest: IngestRunner) 
     await set_up(pool, settings={"settlement": "invoice_item_settlement", "multi_org": "true"},
                  orgs=("US",))
     values = seed001_lines() + to_lines(invoices(50, lines=2, org="US", seed=9))
-    assert settings.kafka_bootstrap
-    await produce(settings.kafka_bootstrap, settings.topic_billing, values,
-                  keys=[b"US"] * len(values))
-    ingest.start()
-
-    async def stored() -> bool:
-        return await billing_event_count(pool) == len(values)
-
-    await wait_until(stored, message="history ingested")
+    await ingest.feed(values, stored=len(values), keys=[b"US"] * len(values))
     cash = await create_journal_run(pool, CASH_APRIL)
     billing = await create_journal_run(pool, BILLING_APRIL)
     await set_transfer_status(pool, cash["journal_entry_numbers"][0], "yes")

@@ -17,9 +17,9 @@ from services.kafka_io import message_key
 from services.kafka_io import producer as make_producer
 from services.publisher import fetch_unsent, run_publisher, send_batch
 from services.samples import invoices, to_lines
-from tests.helpers import consume_all, produce, wait_until
+from tests.helpers import consume_all, wait_until
 from tests.integration.conftest import IngestRunner
-from tests.integration.db import billing_event_count, rows, scalar
+from tests.integration.db import rows, scalar
 from tests.integration.ledger_setup import set_up
 
 ORGS = ("US", "EU")
@@ -36,15 +36,7 @@ async def journal_two_orgs(settings: Settings, pool: asyncpg.Pool, ingest: Inges
     values: list[bytes] = []
     for i, org in enumerate(ORGS):
         values += to_lines(invoices(60, org=org, seed=40 + i, start=date(2024, 4, 1), days=61))
-    assert settings.kafka_bootstrap
-    await produce(settings.kafka_bootstrap, settings.topic_billing, values,
-                  keys=[message_key(v) for v in values])
-    ingest.start()
-
-    async def stored() -> bool:
-        return await billing_event_count(pool) == 120
-
-    await wait_until(stored, message="120 invoices stored")
+    await ingest.feed(values, stored=120, keys=[message_key(v) for v in values])
     numbers: dict[str, list[str]] = defaultdict(list)
     for period in ("Apr-2024", "May-2024"):
         for org in ORGS:

@@ -15,9 +15,7 @@ from services.errors import NotFound
 from services.journal.entries import cancel_entry
 from services.journal.run import create_journal_run
 from services.reports import pending_report, unlabeled_report
-from tests.helpers import produce, wait_until
 from tests.integration.conftest import IngestRunner
-from tests.integration.db import billing_event_count
 from tests.integration.ledger_setup import set_up
 
 
@@ -78,23 +76,11 @@ def summary(rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
              r["reason"], r["count"], r["amount"]) for r in rows]
 
 
-async def ingest_values(settings: Settings, pool: asyncpg.Pool, values: list[bytes],
-                        total: int) -> None:
-    assert settings.kafka_bootstrap
-    await produce(settings.kafka_bootstrap, settings.topic_billing, values)
-
-    async def stored() -> bool:
-        return await billing_event_count(pool) == total
-
-    await wait_until(stored, message=f"{total} billing events stored")
-
-
 async def test_pending_report_counts_sums_held_excluded_and_forgets_journaled(
     settings: Settings, pool: asyncpg.Pool, ingest: IngestRunner
 ) -> None:
     await set_up(pool, settings={"settlement": "invoice_item_settlement"})
-    ingest.start()
-    await ingest_values(settings, pool, BILLING, len(BILLING))
+    await ingest.feed(BILLING, stored=len(BILLING))
     untouched = [
         (None, "electronic_payment_application_item", "Apr-2024", "USD", "excluded",
          "reclassification", 2, "0"),
@@ -119,7 +105,7 @@ async def test_pending_report_counts_sums_held_excluded_and_forgets_journaled(
     assert unknown.value.code == "org_unknown"
 
     # the draft invoice item is posted: no longer held
-    await ingest_values(settings, pool, [STATUS_CHANGE], len(BILLING) + 1)
+    await ingest.feed([STATUS_CHANGE], stored=len(BILLING) + 1)
     april_invoices = [
         (None, "invoice_item", "Apr-2024", "EUR", "pending", None, 1, "100"),
         (None, "invoice_item", "Apr-2024", "USD", "pending", None, 3, "35.75"),
@@ -148,13 +134,12 @@ async def test_under_multi_org_a_transaction_without_org_label_is_held_unlabeled
 ) -> None:
     await set_up(pool, settings={"settlement": "invoice_settlement", "multi_org": "true"},
                  orgs=("US",))
-    ingest.start()
-    await ingest_values(settings, pool, [
+    await ingest.feed([
         message(20, "invoice.posted", document(
             "INV-U", "USD", line("U1", "invoice_item", "2024-04-03", "8.00"))),
         message(21, "invoice.posted", document(
             "INV-L", "USD", line("L1", "invoice_item", "2024-04-04", "9.00")), org="US"),
-    ], 2)
+    ], stored=2)
     assert summary(await pending_report(pool)) == [
         (None, "invoice_item", "Apr-2024", "USD", "held", "unlabeled_under_multi_org", 1,
          "8.00"),

@@ -15,9 +15,9 @@ from services.journal.run import create_journal_run
 from services.journal.views import get_entry, list_entries
 from services.publisher import run_publisher
 from services.samples import seed001_expected, seed001_lines
-from tests.helpers import consume_all, produce, wait_until
+from tests.helpers import consume_all
 from tests.integration.conftest import IngestRunner
-from tests.integration.db import billing_event_count, rows
+from tests.integration.db import rows
 from tests.integration.ledger_setup import set_up
 
 
@@ -44,15 +44,7 @@ async def test_seed001_april_and_may_give_exactly_the_documented_entries(
         orgs=(setup["org"],),
     )
     values = seed001_lines()
-    assert settings.kafka_bootstrap
-    await produce(settings.kafka_bootstrap, settings.topic_billing, values,
-                  keys=[b"US"] * len(values))
-    ingest.start()
-
-    async def stored() -> bool:
-        return await billing_event_count(pool) == 3
-
-    await wait_until(stored, message="the three seed 001 events")
+    await ingest.feed(values, stored=3, keys=[b"US"] * len(values))
 
     made: list[dict[str, Any]] = []
     for run in expected["runs"]:

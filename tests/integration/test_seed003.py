@@ -21,9 +21,8 @@ from services.errors import RejectedInput
 from services.journal.run import create_journal_run
 from services.journal.views import list_entries
 from services.reports import pending_report, unlabeled_report
-from tests.helpers import produce, wait_until
 from tests.integration.conftest import IngestRunner
-from tests.integration.db import billing_event_count, scalar
+from tests.integration.db import scalar
 from tests.integration.ledger_setup import set_up
 
 SEED003_SETTINGS = {"settlement": "invoice_settlement", "harmonization": "true",
@@ -66,15 +65,7 @@ def seed003_messages() -> list[bytes]:
 async def ingest_seed003(settings: Settings, pool: asyncpg.Pool, ingest: IngestRunner) -> None:
     await set_up(pool, settings=SEED003_SETTINGS, orgs=("US",))
     values = seed003_messages()
-    assert settings.kafka_bootstrap
-    await produce(settings.kafka_bootstrap, settings.topic_billing, values,
-                  keys=[b"US"] * len(values))
-    ingest.start()
-
-    async def stored() -> bool:
-        return await billing_event_count(pool) == 4
-
-    await wait_until(stored, message="the four seed 003 events")
+    await ingest.feed(values, stored=4, keys=[b"US"] * len(values))
 
 
 def multi_org_billing_types() -> tuple[str, ...]:
