@@ -32,7 +32,6 @@ import json
 import multiprocessing
 import os
 import re
-import threading
 import time
 import uuid
 import warnings
@@ -44,11 +43,11 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
-import psutil
 from rich.console import Console
 from rich.table import Table
 
 import projections
+from bench.peak_rss import PeakRss
 from events import canonical_body, parse_billing_event
 from events.journal_rules import JournalRunRequest
 from events.transaction_types import TRANSACTION_TYPES
@@ -103,33 +102,6 @@ def with_params(url: str, **params: str) -> str:
     parts = urlsplit(url)
     query = [(k, v) for k, v in parse_qsl(parts.query) if k not in params]
     return urlunsplit(parts._replace(query=urlencode([*query, *params.items()])))
-
-
-class PeakRss:
-    """This process's peak RSS, sampled every 20 ms from a thread."""
-
-    def __init__(self) -> None:
-        self.peak = psutil.Process().memory_info().rss
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def _sample(self) -> None:
-        me = psutil.Process()
-        while not self._stop.wait(0.02):
-            self.peak = max(self.peak, me.memory_info().rss)
-
-    @property
-    def mb(self) -> float:
-        return self.peak / 2**20
-
-    def __enter__(self) -> PeakRss:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, psutil.Process().memory_info().rss)
 
 
 # -- loading (child process) -------------------------------------------------------------

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import threading
 import time
 import uuid
 from datetime import UTC, date, datetime
@@ -22,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import psutil
 from rich.console import Console
 from rich.table import Table
 
+from bench.peak_rss import PeakRss
 from events.journal_rules import JournalRunRequest
 from services.commands.orgs import create_org
 from services.commands.periods import create_period
@@ -91,29 +90,6 @@ FROM (SELECT n, gen_random_uuid() AS id FROM generate_series($1::bigint, $2::big
 """
 
 
-class PeakRss:
-    """Samples this process's RSS from a thread every 50 ms."""
-
-    def __init__(self) -> None:
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        me = psutil.Process()
-        while not self._stop.is_set():
-            self.peak = max(self.peak, me.memory_info().rss)
-            self._stop.wait(0.05)
-
-    def __enter__(self) -> PeakRss:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
 async def load(pool: asyncpg.Pool, events: int, console: Console) -> dict[str, float]:
     started = time.perf_counter()
     await set_settings(pool, {"settlement": "invoice_settlement", "multi_org": "true"})
@@ -177,7 +153,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         await admin.close()
     assert after == before, f"rebuild changed row counts: {before} -> {after}"
     return {"events": events, "seconds": seconds, "events_per_s": events / seconds,
-            "peak_rss_mb": rss.peak / 2**20, "rows": after, "load": loaded}
+            "peak_rss_mb": rss.mb, "rows": after, "load": loaded}
 
 
 def report(result: dict[str, Any]) -> None:
