@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from typing import Any
 
 import asyncpg
@@ -12,21 +11,13 @@ from services.config import Settings
 from services.rebuild import rebuild
 from services.samples import invoices, seed001_lines, to_lines
 from tests.helpers import produce, wait_until
+from tests.integration.billing import status_changed
 from tests.integration.conftest import IngestRunner
 from tests.integration.db import rows, scalar
 
 
 def status_change(changes: list[tuple[str, str, str]], org: str = "US") -> bytes:
-    return json.dumps(
-        {
-            "event_id": str(uuid.uuid4()),
-            "event_type": "transactions.status_changed",
-            "occurred_at": "2024-04-22T10:00:00Z",
-            "org": org,
-            "schema_version": 1,
-            "data": {"changes": [{"type": t, "id": i, "status": s} for t, i, s in changes]},
-        }
-    ).encode()
+    return json.dumps(status_changed(changes, org=org)).encode()
 
 
 def drafts(count: int) -> list[dict[str, Any]]:
