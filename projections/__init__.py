@@ -9,7 +9,7 @@ import asyncpg
 from projections import journal, ledger, pending, rejected
 
 #: Every projection, in the order they are applied. Each module has NAME, TABLES,
-#: ``apply(conn, first, last, positions=None)`` and ``reset(conn)``, and may name in
+#: ``apply(conn, first, last, positions=None)``, ``reset(conn)``, and names in
 #: REBUILD_WITHOUT the indexes a full rebuild drops during the fold and re-creates after.
 ALL = (ledger, journal, pending, rejected)
 

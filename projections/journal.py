@@ -19,6 +19,7 @@ from projections.segments import apply_in_order, statement
 
 NAME = "journal"
 TABLES = ("journal_runs", "journal_entries", "journal_entry_lines")
+REBUILD_WITHOUT: tuple[str, ...] = ()
 
 _RUN = """
 INSERT INTO journal_runs (number, scope, target_period, start_date, end_date,

@@ -16,6 +16,7 @@ from projections.segments import apply_in_order, statement
 
 NAME = "ledger"
 TABLES = ("ledger_settings", "orgs", "accounting_periods")
+REBUILD_WITHOUT: tuple[str, ...] = ()
 
 _SETTINGS = """
 INSERT INTO ledger_settings (settlement, harmonization, multi_org, event_position)

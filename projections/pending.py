@@ -44,7 +44,7 @@ BILLING_DOCUMENT_TYPES = ",".join(
 #: large, so status changes meet their rows in one hash join per page, and releasing an
 #: entry finds its rows by the entry index, which stays. The unique keys are re-checked
 #: over every row when re-created.
-REBUILD_WITHOUT = ("pending_transactions_pkey", "journaled_transactions_pkey")
+REBUILD_WITHOUT: tuple[str, ...] = ("pending_transactions_pkey", "journaled_transactions_pkey")
 
 _EVENT_FILTER = "e.position BETWEEN $1 AND $2 AND ($3::bigint[] IS NULL OR e.position = ANY($3))"
 

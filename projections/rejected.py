@@ -16,6 +16,7 @@ from projections.segments import apply_in_order, statement
 
 NAME = "rejected_messages"
 TABLES = ("rejected_messages",)
+REBUILD_WITHOUT: tuple[str, ...] = ()
 MESSAGE_REJECTED = "message.rejected"
 
 INSERT_REJECTED = f"""

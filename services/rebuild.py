@@ -84,7 +84,7 @@ async def rebuild(
         restore: list[str] = []
         for projection in chosen:
             await projection.reset(conn)
-            restore += await drop_indexes(conn, getattr(projection, "REBUILD_WITHOUT", ()))
+            restore += await drop_indexes(conn, projection.REBUILD_WITHOUT)
         await fold_log(conn, chosen, head, page=page, on_progress=on_progress)
         for ddl in restore:
             await conn.execute(ddl)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from typing import Any
 
 import asyncpg
@@ -21,6 +20,7 @@ from services.operations.verify import verify
 from services.rebuild import rebuild
 from services.samples import invoices, seed001_lines, to_lines
 from tests.helpers import consume_all, produce, wait_until
+from tests.integration.billing import status_changed
 from tests.integration.conftest import IngestRunner
 from tests.integration.db import billing_event_count, rows, scalar
 from tests.integration.ledger_setup import set_up
@@ -119,6 +119,13 @@ async def test_one_transaction_cannot_be_in_two_active_entries(
         row["journal_entry"]
 
 
+async def index_definitions(pool: asyncpg.Pool) -> dict[str, str]:
+    found = await pool.fetch(
+        "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() "
+        "AND tablename IN ('pending_transactions', 'journaled_transactions')")
+    return {r["indexname"]: r["indexdef"] for r in found}
+
+
 async def test_rebuild_after_runs_and_cancels_equals_the_live_tables(
     settings: Settings, pool: asyncpg.Pool, ingest: IngestRunner
 ) -> None:
@@ -127,20 +134,16 @@ async def test_rebuild_after_runs_and_cancels_equals_the_live_tables(
     live = await tables(pool)
     assert len(live["journal_runs"]) == 3
     assert sum(1 for e in live["journal_entries"] if e["status"] == "cancelled") == 1
+    keys = await index_definitions(pool)
+    assert sorted(keys) == ["journaled_transactions_entry_idx", "journaled_transactions_pkey",
+                            "pending_transactions_date_idx", "pending_transactions_pkey"]
     async with pool.acquire() as conn:
         await rebuild(conn, page=7)
     assert await tables(pool) == live
+    assert await index_definitions(pool) == keys  # the keys dropped for the fold are back
     async with pool.acquire() as conn:
         await rebuild(conn, ["journal"], page=1000)
     assert await tables(pool) == live
-
-
-def status_change(type_id: str, tx_id: str) -> bytes:
-    return json.dumps({
-        "event_id": str(uuid.uuid4()), "event_type": "transactions.status_changed",
-        "occurred_at": "2024-04-22T10:00:00Z", "org": None, "schema_version": 1,
-        "data": {"changes": [{"type": type_id, "id": tx_id, "status": "posted"}]},
-    }).encode()
 
 
 async def test_dlq_replay_stores_what_can_now_be_stored_and_keeps_the_rest(
@@ -148,7 +151,8 @@ async def test_dlq_replay_stores_what_can_now_be_stored_and_keeps_the_rest(
 ) -> None:
     invoice = next(invoices(1, org=None, seed=55, prefix="LATE"))
     line_id = invoice["data"]["transactions"][0]["id"]
-    early = [status_change("invoice_item", line_id), b"not json"]
+    early = [json.dumps(status_changed([("invoice_item", line_id, "posted")])).encode(),
+             b"not json"]
     assert settings.kafka_bootstrap
     await produce(settings.kafka_bootstrap, settings.topic_billing, early, keys=[b"K"] * 2)
     ingest.start()
