@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     max_message_bytes: int = Field(default=1_048_576, gt=0)
     batch_max_records: int = Field(default=1000, gt=0)
     batch_timeout_ms: int = Field(default=200, ge=0)
+    #: Worker processes that check inbound messages (0: check them in the ingest process).
+    parse_workers: int = Field(default=1, ge=0)
     session_timeout_ms: int = Field(default=10_000, gt=0)
     heartbeat_interval_ms: int = Field(default=3_000, gt=0)
     db_retry_max_seconds: float = Field(default=30.0, gt=0)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import signal
 from collections.abc import Awaitable, Callable, Coroutine
@@ -24,16 +23,13 @@ from faststream.kafka import KafkaBroker, KafkaMessage, Topic
 from faststream.kafka.subscriber.usecase import LogicSubscriber
 
 from services.config import Settings
-from services.ingest.classify import Parsed, parse_all
+from services.ingest.classify import Parsed
+from services.ingest.parse_pool import ParsePool, tune_garbage_collector
 from services.ingest.records import InboundRecord
 from services.ingest.writer import BatchResult, PublishRejection, stored_offsets, write_batch
 from services.kafka_io import KAFKA_MESSAGE_CEILING, dlq_sender, producer
 
 log = logging.getLogger("ledger.ingest")
-
-
-#: Records parsed between two yields to the event loop (see ``parse_yielding``).
-PARSE_SLICE = 250
 
 
 class SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -113,6 +109,7 @@ def add_ingest_subscriber(
     pool: asyncpg.Pool,
     publish_rejection: PublishRejection,
     stats: IngestStats,
+    parser: ParsePool,
 ) -> StorePipeline:
     """Register the batch subscriber on ``broker``; refusals go to ``publish_rejection``.
 
@@ -160,7 +157,7 @@ def add_ingest_subscriber(
     @subscriber
     async def ingest_batch(body: Any, msg: KafkaMessage) -> None:
         records = [InboundRecord.from_consumer_record(r) for r in msg.raw_message]
-        parsed = await parse_yielding(records, settings.max_message_bytes)
+        parsed = await parser.parse(records)
         await pipeline.submit(store(records, parsed, msg))
 
     return pipeline
@@ -169,9 +166,10 @@ def add_ingest_subscriber(
 class StorePipeline:
     """At most one batch being stored while the next one is parsed.
 
-    Parsing needs no database, so batch N+1 is parsed while batch N's transaction runs; it
-    is judged (duplicates, known transactions) only after batch N has committed, because
-    judging reads what N wrote. One transaction per batch, with its offsets, as before.
+    Parsing needs no database, so batch N+1 is parsed (by a worker process, see
+    ``parse_pool``) while batch N's transaction runs; it is judged (duplicates, known
+    transactions) only after batch N has committed, because judging reads what N wrote. One
+    transaction per batch, with its offsets, as before.
     """
 
     def __init__(self) -> None:
@@ -185,16 +183,6 @@ class StorePipeline:
         task, self._in_flight = self._in_flight, None
         if task is not None:
             await task
-
-
-async def parse_yielding(records: list[InboundRecord], max_bytes: int) -> list[Parsed]:
-    """Parse in slices, yielding between them so the batch being stored keeps PostgreSQL
-    busy instead of waiting for this CPU work to finish."""
-    parsed: list[Parsed] = []
-    for start in range(0, len(records), PARSE_SLICE):
-        parsed += parse_all(records[start:start + PARSE_SLICE], max_bytes)
-        await asyncio.sleep(0)
-    return parsed
 
 
 async def retry_until_stored(
@@ -230,22 +218,18 @@ async def run_ingest(
 
         stats = stats or IngestStats()
         broker = build_broker(settings)
-        pipeline = add_ingest_subscriber(
-            broker, settings, pool, dlq_sender(dlq, settings.topic_dlq), stats
-        )
-        async with broker:
-            await broker.start()
-            await stop.wait()
-        await pipeline.drain()  # the batch in hand is stored before we return
+        parser = ParsePool(settings.parse_workers, settings.max_message_bytes)
+        try:
+            pipeline = add_ingest_subscriber(
+                broker, settings, pool, dlq_sender(dlq, settings.topic_dlq), stats, parser
+            )
+            async with broker:
+                await broker.start()
+                await stop.wait()
+            await pipeline.drain()  # the batch in hand is stored before we return
+        finally:
+            parser.close()
     return stats
-
-
-def tune_garbage_collector() -> None:
-    """Parsing a batch allocates ~100k short-lived objects; with the default thresholds the
-    collector ran 50 full passes per 200k events (15% of the ingest's time). Freezing what
-    start-up allocated and collecting young objects less often cut that to ~2%."""
-    gc.freeze()
-    gc.set_threshold(50_000, 50, 100)
 
 
 def install_stop_signals(stop: asyncio.Event) -> None:

@@ -16,12 +16,16 @@ The rules, in the order they are checked for each record (CONTRACT.md §2):
 Records are judged in order, so a line accepted earlier in the batch is "known" to a status
 change later in the same batch. A refusal already recorded for the same source offset (the
 message was consumed before) counts as a duplicate: see ``drop_refused_before``.
+
+Rule 1 needs nothing but the bytes, so ``check_values`` does it, with the canonical body and
+its hash, and returns plain picklable ``CheckedEvent``s: the ingest runs it in a worker
+process (``services.ingest.parse_pool``). Rules 2-5 need the store and run in ``classify``.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from uuid import UUID
 
@@ -44,11 +48,62 @@ UNKNOWN_ORG = "unknown_org"
 TransactionKey = tuple[str, str]
 
 
+@dataclass(frozen=True, slots=True)
+class CheckedEvent:
+    """What the store and the judging need of a valid message: its identity, where it goes,
+    the transactions it names, and its canonical body (what is stored) with that body's hash.
+    """
+
+    event_id: UUID
+    event_type: str
+    org: str | None
+    stream: str
+    body: bytes
+    digest: bytes
+    keys: tuple[TransactionKey, ...]
+    status_change: bool
+
+
 @dataclass(slots=True)
 class Parsed:
     record: InboundRecord
-    event: BillingEvent | None = None
+    event: CheckedEvent | None = None
     error: ContractError | None = None
+
+
+def check_event(event: BillingEvent) -> CheckedEvent:
+    body = canonical_body(event)
+    return CheckedEvent(
+        event_id=event.event_id,
+        event_type=event.event_type,
+        org=event.org,
+        stream=stream_of(event),
+        body=body,
+        digest=hashlib.sha256(body).digest(),
+        keys=tuple(transaction_keys(event)),
+        status_change=isinstance(event, StatusChangedEvent),
+    )
+
+
+def check_values(values: Sequence[bytes], max_bytes: int) -> list[CheckedEvent | ContractError]:
+    """Rule 1 for each message value, plus its canonical body and hash. Pure CPU, no state:
+    safe to run in another process."""
+    out: list[CheckedEvent | ContractError] = []
+    for value in values:
+        try:
+            out.append(check_event(parse_billing_event(value, max_bytes=max_bytes)))
+        except ContractError as error:
+            out.append(error)
+    return out
+
+
+def pair(records: Sequence[InboundRecord], checked: Sequence[CheckedEvent | ContractError]
+         ) -> list[Parsed]:
+    """Each record with what ``check_values`` made of its value."""
+    return [
+        Parsed(record, error=c) if isinstance(c, ContractError) else Parsed(record, event=c)
+        for record, c in zip(records, checked, strict=True)
+    ]
 
 
 @dataclass(slots=True)
@@ -67,16 +122,9 @@ class Classified:
         self.duplicate_records.append(record)
 
 
-def parse_all(records: Iterable[InboundRecord], max_bytes: int) -> list[Parsed]:
-    """Parse every record; parsing needs no database, so it can run ahead of the store."""
-    parsed = []
-    for record in records:
-        try:
-            event = parse_billing_event(record.value, max_bytes=max_bytes)
-            parsed.append(Parsed(record, event=event))
-        except ContractError as error:
-            parsed.append(Parsed(record, error=error))
-    return parsed
+def parse_all(records: Sequence[InboundRecord], max_bytes: int) -> list[Parsed]:
+    """Check every record here, in this process (the ingest uses a worker: ``parse_pool``)."""
+    return pair(records, check_values([r.value for r in records], max_bytes))
 
 
 def transaction_keys(event: BillingEvent) -> list[TransactionKey]:
@@ -109,8 +157,7 @@ def classify(
             error = item.error
             out.rejections.append(Rejection(record, error.code, error.detail, error.field))
             continue
-        body = canonical_body(event)
-        digest = hashlib.sha256(body).digest()
+        digest = event.digest
         previous = seen.get(event.event_id)
         if previous is not None:
             if previous == digest:
@@ -130,16 +177,16 @@ def classify(
             out.rejections.append(Rejection(record, *refusal))
             continue
         seen[event.event_id] = digest
-        if isinstance(event, BillingDocumentEvent):
-            known.update(transaction_keys(event))
+        if not event.status_change:
+            known.update(event.keys)
         out.accepted.append(record)
         out.new_events.append(
             NewEvent(
-                stream=stream_of(event),
+                stream=event.stream,
                 event_id=event.event_id,
                 event_type=event.event_type,
                 org=event.org,
-                payload=body.decode("utf-8"),
+                payload=event.body.decode("utf-8"),
                 body_hash=digest,
                 metadata=record.metadata,
             )
@@ -157,10 +204,10 @@ def drop_refused_before(out: Classified, refused_before: set[UUID]) -> None:
 
 
 def _transaction_rule(
-    event: BillingEvent, known: set[TransactionKey]
+    event: CheckedEvent, known: set[TransactionKey]
 ) -> tuple[str, str, str] | None:
-    keys = transaction_keys(event)
-    if isinstance(event, StatusChangedEvent):
+    keys = event.keys
+    if event.status_change:
         for i, key in enumerate(keys):
             if key not in known:
                 return (
@@ -181,8 +228,8 @@ def _transaction_rule(
     return None
 
 
-def _org_rule(event: BillingEvent, orgs: frozenset[str] | None) -> tuple[str, str, str] | None:
-    if orgs is None or event.org is None or isinstance(event, StatusChangedEvent):
+def _org_rule(event: CheckedEvent, orgs: frozenset[str] | None) -> tuple[str, str, str] | None:
+    if orgs is None or event.org is None or event.status_change:
         return None
     if event.org not in orgs:
         return (UNKNOWN_ORG, f"org {event.org!r} does not exist; create it, then replay", "org")

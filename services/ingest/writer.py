@@ -21,7 +21,6 @@ from services.ingest.classify import (
     classify,
     drop_refused_before,
     parse_all,
-    transaction_keys,
 )
 from services.ingest.records import InboundRecord, Rejection
 from services.store import log
@@ -98,7 +97,7 @@ async def judge(
     if parsed is None:
         parsed = parse_all(records, max_bytes)
     ids = [p.event.event_id for p in parsed if p.event is not None]
-    keys = [key for p in parsed if p.event is not None for key in transaction_keys(p.event)]
+    keys = [key for p in parsed if p.event is not None for key in p.event.keys]
     stored = await log.stored_hashes(conn, ids)
     known = await pending.known_transactions(conn, keys)
     outcome = classify(parsed, stored, known, await labelled_orgs(conn))

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
+import psutil
 import pytest
 
 from services.config import Settings
@@ -88,10 +89,24 @@ async def test_kill_9_mid_stream_then_restart_stores_every_event_exactly_once(
         return await billing_event_count(pool) >= 2_000
 
     await wait_until(some_stored, timeout=120, message="ingest under way")
+    children = psutil.Process(first.pid).children()  # the parse worker, and multiprocessing's
+    workers = [c for c in children if "spawn_main" in " ".join(c.cmdline())]  # resource tracker
+    assert len(workers) == 1, "one parse worker (LEDGER_PARSE_WORKERS=1)"
     first.kill()  # SIGKILL: no cleanup, no graceful stop
     first.wait()
     at_kill = await billing_event_count(pool)
     assert 2_000 <= at_kill < 20_000, "the kill must land mid-stream"
+
+    def alive(child: psutil.Process) -> bool:
+        try:
+            return child.is_running() and child.status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return False
+
+    async def children_gone() -> bool:
+        return not any(alive(c) for c in children)
+
+    await wait_until(children_gone, timeout=10, message="the parse worker leaves with its parent")
 
     ingests.start()
 

@@ -1,0 +1,116 @@
+"""The parse pool: a worker process checks a batch exactly as the ingest process would, and a
+worker that dies costs no batch."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+from collections.abc import Iterator
+from uuid import UUID
+
+import pytest
+
+from events import INVALID_JSON, INVALID_PAYLOAD, TOO_LARGE, UNKNOWN_EVENT_TYPE, canonical_body
+from events import parse_billing_event as parse
+from services.ingest.classify import Parsed, parse_all
+from services.ingest.parse_pool import ParsePool
+from services.ingest.records import InboundRecord
+from services.samples import invoices, to_lines
+
+MAX_BYTES = 4096
+
+
+def batch() -> list[InboundRecord]:
+    good = to_lines(invoices(6, lines=2, org="US", seed=7))
+    bad_amount = json.loads(good[0])
+    bad_amount["event_id"] = "5a0c1b43-0a41-4c2e-9d0e-3f0d8c3b8f11"
+    bad_amount["data"]["transactions"][0]["amount"] = "12,50"
+    values = [
+        good[0],
+        b"{not json",
+        good[1],
+        json.dumps(bad_amount).encode(),
+        b'{"event_id": "5a0c1b43-0a41-4c2e-9d0e-3f0d8c3b8f12", "event_type": "invoice.voided",'
+        b' "occurred_at": "2024-04-01T00:00:00Z", "data": {}}',
+        b"x" * (MAX_BYTES + 1),
+        *good[2:],
+    ]
+    return [InboundRecord("billing.events", 0, offset, b"US", v) for offset, v in enumerate(values)]
+
+
+def outcome(parsed: list[Parsed]) -> list[tuple[int, str, object]]:
+    return [
+        (p.record.offset, p.error.code, p.error.field) if p.error is not None
+        else (p.record.offset, "ok", p.event)
+        for p in parsed
+    ]
+
+
+@pytest.fixture
+def one_worker() -> Iterator[ParsePool]:
+    pool = ParsePool(workers=1, max_bytes=MAX_BYTES)
+    yield pool
+    pool.close()
+
+
+async def test_a_worker_checks_a_batch_exactly_as_this_process_does(one_worker: ParsePool) -> None:
+    records = batch()
+    from_worker = await one_worker.parse(records)
+    here = parse_all(records, MAX_BYTES)
+
+    assert outcome(from_worker) == outcome(here)
+    assert [code for _, code, _ in outcome(from_worker)] == [
+        "ok", INVALID_JSON, "ok", INVALID_PAYLOAD, UNKNOWN_EVENT_TYPE, TOO_LARGE,
+        "ok", "ok", "ok", "ok",
+    ]
+    first = from_worker[0].event
+    assert first is not None
+    event = parse(records[0].value)
+    assert first.event_id == event.event_id and isinstance(first.event_id, UUID)
+    assert first.body == canonical_body(event)
+    assert first.digest == hashlib.sha256(canonical_body(event)).digest()
+    assert first.stream == f"document:{event.data.document.number}"  # type: ignore[union-attr]
+    assert first.keys == tuple((t.type, t.id) for t in event.data.transactions)  # type: ignore[union-attr]
+    assert (first.event_type, first.org, first.status_change) == ("invoice.posted", "US", False)
+    assert from_worker[3].error is not None
+    assert from_worker[3].error.field == "data.transactions[0].amount"
+
+
+async def test_two_workers_keep_the_batch_in_order() -> None:
+    pool = ParsePool(workers=2, max_bytes=MAX_BYTES)
+    try:
+        records = batch()
+        assert outcome(await pool.parse(records)) == outcome(parse_all(records, MAX_BYTES))
+    finally:
+        pool.close()
+
+
+async def test_a_dead_worker_is_replaced_and_its_batch_still_checked(
+    one_worker: ParsePool,
+) -> None:
+    records = batch()
+    await one_worker.parse(records[:1])  # the worker is up
+    executor = one_worker._executor
+    assert executor is not None
+    pids = list(executor._processes)  # the test kills the worker it started
+    assert len(pids) == 1
+    os.kill(pids[0], signal.SIGKILL)
+
+    after_kill = await one_worker.parse(records)
+    assert outcome(after_kill) == outcome(parse_all(records, MAX_BYTES))
+    assert one_worker._executor is not executor
+
+    again = await one_worker.parse(records)  # the new worker
+    assert outcome(again) == outcome(after_kill)
+    assert one_worker._executor is not None
+    assert list(one_worker._executor._processes) != pids
+
+
+async def test_no_workers_checks_in_this_process() -> None:
+    pool = ParsePool(workers=0, max_bytes=MAX_BYTES)
+    records = batch()
+    assert pool._executor is None
+    assert outcome(await pool.parse(records)) == outcome(parse_all(records, MAX_BYTES))
+    assert await pool.parse([]) == []
