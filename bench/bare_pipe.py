@@ -22,7 +22,8 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaConsumer
 
-MiB = 1024 * 1024
+from services.kafka_io import FETCH_MAX_BYTES, FETCH_PARTITION_BYTES
+
 COLUMNS = ("event_id", "event_type", "org", "payload")
 
 
@@ -72,8 +73,8 @@ async def pipe(args: argparse.Namespace, stop: asyncio.Event) -> int:
         auto_offset_reset="earliest",
         session_timeout_ms=args.session_timeout_ms,
         heartbeat_interval_ms=args.heartbeat_interval_ms,
-        max_partition_fetch_bytes=16 * MiB,  # the same fetch limits as the ingest
-        fetch_max_bytes=64 * MiB,
+        max_partition_fetch_bytes=FETCH_PARTITION_BYTES,  # the same fetch limits as the ingest
+        fetch_max_bytes=FETCH_MAX_BYTES,
     )
     conn = await asyncpg.connect(args.database_url)
     upsert = upsert_offsets_sql(args.offsets_table)

@@ -10,9 +10,16 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from services.ingest.records import Rejection
 
-#: Producer and fetch limits far above ``max_message_bytes`` so an oversized message can
-#: still be read, judged ``too_large`` and copied to the DLQ.
+#: Producer limits far above ``max_message_bytes`` so an oversized message can still be
+#: read, judged ``too_large`` and copied to the DLQ.
 KAFKA_MESSAGE_CEILING = 16 * 1024 * 1024
+
+#: How much the ingest fetches ahead, per partition and per request. Small, because every
+#: prefetched byte is held in memory until its batch is stored. A record larger than this
+#: still arrives: the broker returns a partition's first batch whole, whatever the limit
+#: (KIP-74; tests/integration/test_dlq.py reads a 2 MiB message through it on Tansu).
+FETCH_PARTITION_BYTES = 1024 * 1024
+FETCH_MAX_BYTES = 4 * FETCH_PARTITION_BYTES
 
 
 def message_key(value: bytes) -> bytes | None:

@@ -27,7 +27,13 @@ from services.ingest.classify import Parsed
 from services.ingest.parse_pool import ParsePool, tune_garbage_collector
 from services.ingest.records import InboundRecord
 from services.ingest.writer import BatchResult, PublishRejection, stored_offsets, write_batch
-from services.kafka_io import KAFKA_MESSAGE_CEILING, dlq_sender, producer
+from services.kafka_io import (
+    FETCH_MAX_BYTES,
+    FETCH_PARTITION_BYTES,
+    KAFKA_MESSAGE_CEILING,
+    dlq_sender,
+    producer,
+)
 
 log = logging.getLogger("ledger.ingest")
 
@@ -126,8 +132,8 @@ def add_ingest_subscriber(
         auto_offset_reset="earliest",
         session_timeout_ms=settings.session_timeout_ms,
         heartbeat_interval_ms=settings.heartbeat_interval_ms,
-        max_partition_fetch_bytes=KAFKA_MESSAGE_CEILING,
-        fetch_max_bytes=4 * KAFKA_MESSAGE_CEILING,
+        max_partition_fetch_bytes=FETCH_PARTITION_BYTES,
+        fetch_max_bytes=FETCH_MAX_BYTES,
         listener=listener,
         decoder=_raw_bodies,
         title="billing.events",

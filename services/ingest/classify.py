@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 from uuid import UUID
 
 from events import (
@@ -48,10 +49,12 @@ UNKNOWN_ORG = "unknown_org"
 TransactionKey = tuple[str, str]
 
 
-@dataclass(frozen=True, slots=True)
-class CheckedEvent:
+class CheckedEvent(NamedTuple):
     """What the store and the judging need of a valid message: its identity, where it goes,
     the transactions it names, and its canonical body (what is stored) with that body's hash.
+
+    A named tuple, because it crosses from the parse worker in every batch: it pickles in
+    half the time of a dataclass.
     """
 
     event_id: UUID

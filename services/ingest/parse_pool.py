@@ -18,6 +18,7 @@ import gc
 import logging
 import multiprocessing
 import os
+import pickle
 import signal
 import threading
 import time
@@ -59,6 +60,13 @@ def tune_garbage_collector() -> None:
     gc.set_threshold(50_000, 50, 100)
 
 
+def _check_pickled(values: list[bytes], max_bytes: int) -> bytes:
+    """``check_values``, pickled here: the pool's result thread then receives one bytes
+    object, and the thousands of small objects are built on the event loop's thread. Built
+    on the result thread, they were freed on another and fragmented the heap (+40 MB RSS)."""
+    return pickle.dumps(check_values(values, max_bytes), protocol=pickle.HIGHEST_PROTOCOL)
+
+
 class ParsePool:
     """``await pool.parse(records)``: rule 1 of ``classify`` for a batch, off the event loop."""
 
@@ -87,7 +95,7 @@ class ParsePool:
         size = -(-len(values) // self.workers)
         try:
             parts = await asyncio.gather(*(
-                loop.run_in_executor(self._executor, check_values, values[i:i + size],
+                loop.run_in_executor(self._executor, _check_pickled, values[i:i + size],
                                      self.max_bytes)
                 for i in range(0, len(values), size)
             ))
@@ -96,7 +104,7 @@ class ParsePool:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = self._start()
             return await self._parse_here(records)
-        return pair(records, [checked for part in parts for checked in part])
+        return pair(records, [checked for part in parts for checked in pickle.loads(part)])
 
     async def _parse_here(self, records: Sequence[InboundRecord]) -> list[Parsed]:
         parsed: list[Parsed] = []
