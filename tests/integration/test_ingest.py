@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import gc
+
 import asyncpg
 import pytest
+from aiokafka.structs import ConsumerRecord
 
 from services.config import Settings
 from services.kafka_io import message_key
@@ -114,3 +117,13 @@ async def test_the_event_log_refuses_update_delete_and_truncate(
         with pytest.raises(asyncpg.InsufficientPrivilegeError, match="append-only"):
             await conn.execute(statement)
     assert await billing_event_count(pool) == 3
+
+
+async def test_only_the_batches_in_hand_stay_in_memory(ingest: IngestRunner) -> None:
+    """The batch being stored and the next one, not every batch a timer's context saw: a
+    cancelled asyncpg idle timer kept its context, and with it a whole batch, for 300 s."""
+    ingest.start(batch_max_records=100)
+    await ingest.feed(to_lines(invoices(3_000, org="US", seed=41)), stored=3_000)
+
+    live = sum(1 for o in gc.get_objects() if type(o) is ConsumerRecord)
+    assert live <= 2 * 100
