@@ -139,7 +139,8 @@ async def run_workload(
         console.print(f"[bold]{workload.name}[/bold]: producing {workload.events:,} events "
                       f"to {topic} (schema {schema})")
         produced = await produce(bootstrap, topic, workload)
-        max_records = args.batch_max_records
+        max_records = args.batch_max_records  # None: the ingest's own default, for both
+        same_batches = max_records or Settings.model_fields["batch_max_records"].default
         ledger_env = {
             "database_url": url, "kafka_bootstrap": bootstrap, "topic_billing": topic,
             "topic_dlq": dlq, "consumer_group": group, "session_timeout_ms": "2000",
@@ -164,7 +165,7 @@ async def run_workload(
         bare = await measure(
             [sys.executable, "-m", "bench.bare_pipe", "--bootstrap", bootstrap, "--topic", topic,
              "--group", f"{group}-bare", "--database-url", url, "--table", BARE_TABLE,
-             "--offsets-table", BARE_OFFSETS, "--max-records", str(max_records or 2000)],
+             "--offsets-table", BARE_OFFSETS, "--max-records", str(same_batches)],
             env=clean_env(), table=BARE_TABLE, log_path=logs / f"bare-{workload.name}.log",
             **common,
         )
