@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 
 import asyncpg
 
@@ -15,8 +16,16 @@ ALL = (ledger, journal, pending, rejected)
 
 
 async def apply_all(
-    conn: asyncpg.Connection, first: int, last: int, positions: Sequence[int] | None = None
+    conn: asyncpg.Connection,
+    first: int,
+    last: int,
+    positions: Sequence[int] | None = None,
+    types: AbstractSet[str] | None = None,
 ) -> None:
-    """Fold events ``first..last`` (only ``positions`` if given) into every projection."""
+    """Fold events ``first..last`` (only ``positions`` if given) into every projection.
+
+    ``types``: the event types the range holds, when the caller knows them (an appender
+    does); statements for other types are skipped. None: every statement runs.
+    """
     for projection in ALL:
-        await projection.apply(conn, first, last, positions)
+        await projection.apply(conn, first, last, positions, types)

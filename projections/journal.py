@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 
 import asyncpg
 
@@ -98,9 +99,13 @@ HANDLERS = {
 
 
 async def apply(
-    conn: asyncpg.Connection, first: int, last: int, positions: Sequence[int] | None = None
+    conn: asyncpg.Connection,
+    first: int,
+    last: int,
+    positions: Sequence[int] | None = None,
+    types: AbstractSet[str] | None = None,
 ) -> None:
-    await apply_in_order(conn, first, last, positions, HANDLERS)
+    await apply_in_order(conn, first, last, positions, HANDLERS, types)
 
 
 async def reset(conn: asyncpg.Connection) -> None:

@@ -19,10 +19,11 @@ of positions), so the two paths cannot drift apart.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 
 import asyncpg
 
-from projections.segments import apply_in_order, statement
+from projections.segments import apply_in_order, carries, statement
 
 NAME = "pending_transactions"
 TABLES = ("pending_transactions", "journaled_transactions")
@@ -118,12 +119,16 @@ async def apply(
     first: int,
     last: int,
     positions: Sequence[int] | None = None,
+    types: AbstractSet[str] | None = None,
 ) -> None:
-    """Fold the events in ``first..last`` (only ``positions`` if given) into the table."""
+    """Fold the events in ``first..last`` (only ``positions`` if given) into the table;
+    ``types``, when the caller knows them, are the event types the range holds."""
     args = (first, last, list(positions) if positions is not None else None)
-    await conn.execute(INSERT_LINES, *args)
-    await conn.execute(APPLY_STATUS_CHANGES, *args)
-    await apply_in_order(conn, first, last, positions, JOURNAL_HANDLERS)
+    if carries(types, *BILLING_DOCUMENT_TYPES.split(",")):
+        await conn.execute(INSERT_LINES, *args)
+    if carries(types, STATUS_CHANGED):
+        await conn.execute(APPLY_STATUS_CHANGES, *args)
+    await apply_in_order(conn, first, last, positions, JOURNAL_HANDLERS, types)
 
 
 async def reset(conn: asyncpg.Connection) -> None:

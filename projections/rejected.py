@@ -9,10 +9,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 
 import asyncpg
 
-from projections.segments import apply_in_order, statement
+from projections.segments import apply_in_order, carries, statement
 
 NAME = "rejected_messages"
 TABLES = ("rejected_messages",)
@@ -61,12 +62,15 @@ async def apply(
     first: int,
     last: int,
     positions: Sequence[int] | None = None,
+    types: AbstractSet[str] | None = None,
 ) -> None:
-    """Fold the events in ``first..last`` (only ``positions`` if given) into the table."""
-    await conn.execute(
-        INSERT_REJECTED, first, last, list(positions) if positions is not None else None
-    )
-    await apply_in_order(conn, first, last, positions, REPAIR_HANDLERS)
+    """Fold the events in ``first..last`` (only ``positions`` if given) into the table;
+    ``types``, when the caller knows them, are the event types the range holds."""
+    if carries(types, MESSAGE_REJECTED):
+        await conn.execute(
+            INSERT_REJECTED, first, last, list(positions) if positions is not None else None
+        )
+    await apply_in_order(conn, first, last, positions, REPAIR_HANDLERS, types)
 
 
 async def reset(conn: asyncpg.Connection) -> None:

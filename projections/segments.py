@@ -8,6 +8,7 @@ Consecutive events of one type do commute, so each such run is one set-based sta
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 
 import asyncpg
 
@@ -30,13 +31,25 @@ def statement(sql: str) -> Handler:
     return run
 
 
+def carries(types: AbstractSet[str] | None, *wanted: str) -> bool:
+    """Whether a range whose event ``types`` are known (None: not known) may hold ``wanted``.
+
+    The ingest knows the types of the batch it just appended: a projection statement for
+    types it does not carry is skipped instead of costing a round trip that finds nothing.
+    """
+    return types is None or not types.isdisjoint(wanted)
+
+
 async def apply_in_order(
     conn: asyncpg.Connection,
     first: int,
     last: int,
     positions: Sequence[int] | None,
     handlers: Mapping[str, Handler],
+    types: AbstractSet[str] | None = None,
 ) -> None:
+    if not carries(types, *handlers):
+        return
     rows = await conn.fetch(
         _SELECT, first, last, list(positions) if positions is not None else None, list(handlers)
     )

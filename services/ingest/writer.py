@@ -69,7 +69,8 @@ async def write_batch(
             values = sorted(positions.values())
             contiguous = values[-1] - values[0] + 1 == len(values)
             await projections.apply_all(conn, values[0], values[-1],
-                                        None if contiguous else values)
+                                        None if contiguous else values,
+                                        {e.event_type for e in new})
         if group_id is not None:
             await store_offsets(conn, group_id, records)
     metrics.count_stored_batch(outcome)
