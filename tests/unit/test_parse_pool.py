@@ -114,3 +114,19 @@ async def test_no_workers_checks_in_this_process() -> None:
     assert pool._executor is None
     assert outcome(await pool.parse(records)) == outcome(parse_all(records, MAX_BYTES))
     assert await pool.parse([]) == []
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+async def test_a_worker_leaves_stopping_to_its_parent(one_worker: ParsePool, sig: int) -> None:
+    """A service manager's SIGTERM, or Ctrl-C, reaches the whole process group: the worker
+    stays for the batch in hand and the pool is not rebuilt."""
+    records = batch()
+    await one_worker.parse(records[:1])
+    executor = one_worker._executor
+    assert executor is not None
+    (pid,) = list(executor._processes)
+    os.kill(pid, sig)
+
+    assert outcome(await one_worker.parse(records)) == outcome(parse_all(records, MAX_BYTES))
+    assert one_worker._executor is executor
+    assert list(executor._processes) == [pid]
