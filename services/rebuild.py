@@ -31,11 +31,13 @@ PAGE = 1_000_000
 TUNE = ["SET LOCAL maintenance_work_mem = '256MB'", "SET LOCAL jit = off"]
 
 _INDEX = """
-SELECT x.relname AS index, t.relname AS table, c.conname AS constraint_name,
-       pg_get_constraintdef(c.oid) AS constraint_def, pg_get_indexdef(x.oid) AS index_def
+SELECT n.nspname AS schema, x.relname AS index, t.relname AS table,
+       c.conname AS constraint_name, pg_get_constraintdef(c.oid) AS constraint_def,
+       pg_get_indexdef(x.oid) AS index_def
 FROM pg_class x
 JOIN pg_index i ON i.indexrelid = x.oid
 JOIN pg_class t ON t.oid = i.indrelid
+JOIN pg_namespace n ON n.oid = t.relnamespace
 LEFT JOIN pg_constraint c ON c.conindid = x.oid AND c.conrelid = t.oid
 WHERE x.oid = to_regclass($1)
 """
@@ -50,19 +52,23 @@ def select(names: Sequence[str] | None) -> list[ModuleType]:
 
 
 async def drop_indexes(conn: asyncpg.Connection, names: Sequence[str]) -> list[str]:
-    """Drop the named indexes (or the constraints they back); return the DDL that restores them."""
+    """Drop the named indexes (or the constraints they back); return the DDL that restores them.
+
+    A name may be schema-qualified (``pg_temp.x``: ``ledger verify``'s shadow tables); what is
+    dropped is qualified with the schema it was found in.
+    """
     restore = []
     for name in names:
         row = await conn.fetchrow(_INDEX, name)
         if row is None:
             continue
+        table = f'"{row["schema"]}"."{row["table"]}"'
         if row["constraint_name"]:
-            await conn.execute(f'ALTER TABLE "{row["table"]}" '
-                               f'DROP CONSTRAINT "{row["constraint_name"]}"')
-            restore.append(f'ALTER TABLE "{row["table"]}" ADD CONSTRAINT '
+            await conn.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{row["constraint_name"]}"')
+            restore.append(f'ALTER TABLE {table} ADD CONSTRAINT '
                            f'"{row["constraint_name"]}" {row["constraint_def"]}')
         else:
-            await conn.execute(f'DROP INDEX "{row["index"]}"')
+            await conn.execute(f'DROP INDEX "{row["schema"]}"."{row["index"]}"')
             restore.append(row["index_def"])
     return restore
 

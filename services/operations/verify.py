@@ -15,7 +15,7 @@ from typing import Any
 import asyncpg
 
 import projections
-from services.rebuild import fold_log
+from services.rebuild import drop_indexes, fold_log
 
 BALANCE = """
 SELECT j.number, j.total_debit, j.total_credit,
@@ -29,11 +29,17 @@ HAVING j.total_debit <> j.total_credit
 ORDER BY j.number
 """
 
+#: The entries CTE is materialised so each entry's payload (tens of MB for a million
+#: members) is read once per entry, not once per member: 76 s -> under 1 s on 400k events.
 MEMBERSHIP = """
-WITH members AS (
-    SELECT e.payload -> 'data' ->> 'number' AS number, k ->> 0 AS type, k ->> 1 AS id
-    FROM events e CROSS JOIN LATERAL jsonb_array_elements(e.payload -> 'internal' -> 'members') k
+WITH entries AS MATERIALIZED (
+    SELECT e.payload -> 'data' ->> 'number' AS number, e.payload -> 'internal' -> 'members' AS m
+    FROM events e
     WHERE e.event_type = 'journal_entry.created'
+),
+members AS (
+    SELECT entries.number, k ->> 0 AS type, k ->> 1 AS id
+    FROM entries CROSS JOIN LATERAL jsonb_array_elements(entries.m) k
 )
 SELECT m.number, m.type, m.id,
        'the log puts it in ' || m.number || ', the projection in '
@@ -104,6 +110,11 @@ WHERE sent_at IS NULL AND created_at < now() - make_interval(mins => $1)
 """
 
 
+#: Room for the shadow tables (temp tables live in this backend's own buffers, 8 MB by
+#: default) and for the comparisons' hashes and sorts; no JIT for one-off statements.
+VERIFY_SESSION = "SET temp_buffers = '256MB'; SET work_mem = '128MB'; SET jit = off"
+
+
 def violation(check: str, detail: str) -> dict[str, str]:
     return {"check": check, "detail": detail}
 
@@ -162,6 +173,10 @@ async def check_projections(
     for table in tables:
         await conn.execute(f"CREATE TEMP TABLE {table} (LIKE {schema}.{table} INCLUDING ALL) "
                            "ON COMMIT DROP")
+    # As in a rebuild, the fold runs without the keys it never needs (nothing is restored:
+    # the shadow tables are only compared, then dropped).
+    await drop_indexes(conn, [f"pg_temp.{name}" for p in projections.ALL
+                              for name in p.REBUILD_WITHOUT])
     head = int(await conn.fetchval("SELECT coalesce(max(position), 0) FROM events"))
     await fold_log(conn, projections.ALL, head, on_progress=on_progress)
     found = []
@@ -194,6 +209,7 @@ async def verify(
     """
     conn = await asyncpg.connect(database_url, statement_cache_size=0)
     try:
+        await conn.execute(VERIFY_SESSION)  # before the first temp table, or it cannot change
         transaction = conn.transaction(isolation="repeatable_read")
         await transaction.start()
         try:

@@ -17,7 +17,7 @@ from services.operations.dlq import list_rejected, replay_rejected
 from services.operations.replay import ReplayStart, replay
 from services.operations.republish import republish
 from services.operations.verify import verify
-from services.rebuild import rebuild
+from services.rebuild import drop_indexes, rebuild
 from services.samples import invoices, seed001_lines, to_lines
 from tests.helpers import consume_all, produce, wait_until
 from tests.integration.billing import status_changed
@@ -255,3 +255,26 @@ async def test_a_rebuild_pauses_writers_until_it_commits_and_refuses_none(
         await transaction.commit()
     assert await writer == {"name": "LATE"}
     assert await scalar(pool, "SELECT count(*) FROM orgs") == 1
+
+
+async def test_verify_drops_only_its_shadow_tables_keys(pool: asyncpg.Pool) -> None:
+    """verify folds into temp tables without their primary keys, as a rebuild does; the
+    live table keeps its key and is not even locked exclusively (the ingest goes on)."""
+    async with pool.acquire() as conn, conn.transaction():
+        schema = await conn.fetchval("SELECT current_schema()")
+        await conn.execute("CREATE TEMP TABLE pending_transactions "
+                           "(LIKE pending_transactions INCLUDING ALL) ON COMMIT DROP")
+        temp = await conn.fetchval("SELECT nspname FROM pg_namespace "
+                                   "WHERE oid = pg_my_temp_schema()")
+        restore = await drop_indexes(conn, ["pg_temp.pending_transactions_pkey"])
+
+        assert restore == [f'ALTER TABLE "{temp}"."pending_transactions" ADD CONSTRAINT '
+                           '"pending_transactions_pkey" PRIMARY KEY (type, id)']
+        assert await conn.fetchval("SELECT to_regclass('pg_temp.pending_transactions_pkey')") \
+            is None
+        assert await conn.fetchval(
+            f"SELECT to_regclass('{schema}.pending_transactions_pkey') IS NOT NULL")
+        modes = {r["mode"] for r in await conn.fetch(
+            "SELECT mode FROM pg_locks WHERE pid = pg_backend_pid() AND relation = $1::regclass",
+            f"{schema}.pending_transactions")}
+        assert "AccessExclusiveLock" not in modes
