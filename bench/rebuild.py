@@ -6,7 +6,8 @@ invoices for eight orgs, one status change per 50 documents, one refused message
 then journal runs, a transfer and a cancel through the real command handlers, so every
 projection has work. Timed: ``services.rebuild.rebuild`` of all projections, in events/s,
 and the peak RSS of this process (the fold runs in PostgreSQL; Python only pages).
-Target: at least 50,000 events/s, RSS under 300 MB.
+Target: at least 50,000 events/s, RSS under 300 MB. Then ``ledger verify`` of the same log is
+timed too (no target; it must find no violation).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from services.commands.periods import create_period
 from services.commands.settings import set_settings
 from services.journal.entries import cancel_entry, set_transfer_status
 from services.journal.run import create_journal_run
+from services.operations.verify import verify
 from services.rebuild import rebuild
 from services.store.pool import create_pool
 
@@ -132,7 +134,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     await admin.execute(f"CREATE SCHEMA {schema}")
     try:
         sep = "&" if "?" in args.database_url else "?"
-        pool = await create_pool(f"{args.database_url}{sep}search_path={schema}", max_size=2)
+        url = f"{args.database_url}{sep}search_path={schema}"
+        pool = await create_pool(url, max_size=2)
         try:
             loaded = await load(pool, args.events, console)
             events = int(loaded["events"])
@@ -146,14 +149,19 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     await rebuild(conn)
                     seconds = time.perf_counter() - started
                 after = {t: await conn.fetchval(f"SELECT count(*) FROM {t}") for t in before}
+            console.print("verifying the rebuilt ledger ...")
+            started = time.perf_counter()
+            verified = await verify(url)
+            verify_s = time.perf_counter() - started
         finally:
             await pool.close()
     finally:
         await admin.execute(f"DROP SCHEMA {schema} CASCADE")
         await admin.close()
     assert after == before, f"rebuild changed row counts: {before} -> {after}"
+    assert verified["ok"], f"verify found violations: {verified['violations']}"
     return {"events": events, "seconds": seconds, "events_per_s": events / seconds,
-            "peak_rss_mb": rss.mb, "rows": after, "load": loaded}
+            "peak_rss_mb": rss.mb, "rows": after, "load": loaded, "verify_s": verify_s}
 
 
 def report(result: dict[str, Any]) -> None:
@@ -167,6 +175,8 @@ def report(result: dict[str, Any]) -> None:
                   f"{'ok' if rate_ok else 'MISSED'} >= {TARGET_EVENTS_PER_S:,}",
                   f"{result['peak_rss_mb']:.0f}", f"{'ok' if rss_ok else 'MISSED'} < 300")
     Console().print(table)
+    Console().print(f"ledger verify of the same log (every check, fresh fold compared): "
+                    f"{result['verify_s']:.1f} s, no violations")
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"rebuild-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     out.write_text(json.dumps(result, indent=2, default=str))
