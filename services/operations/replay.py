@@ -20,9 +20,12 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from services.config import Settings
 from services.errors import NotFound, RejectedInput
+from services.ingest.app import StorePipeline
+from services.ingest.classify import Parsed
+from services.ingest.parse_pool import ParsePool
 from services.ingest.records import InboundRecord
 from services.ingest.writer import write_batch
-from services.kafka_io import KAFKA_MESSAGE_CEILING, dlq_sender, producer
+from services.kafka_io import FETCH_MAX_BYTES, FETCH_PARTITION_BYTES, dlq_sender, producer
 
 
 @dataclass
@@ -85,11 +88,13 @@ async def replay(
         group_id=None,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
-        max_partition_fetch_bytes=KAFKA_MESSAGE_CEILING,
-        fetch_max_bytes=4 * KAFKA_MESSAGE_CEILING,
+        max_partition_fetch_bytes=FETCH_PARTITION_BYTES,
+        fetch_max_bytes=FETCH_MAX_BYTES,
     )
     await consumer.start()
     report = ReplayReport()
+    parser = ParsePool(settings.parse_workers, settings.max_message_bytes)
+    pipeline = StorePipeline()
     try:
         cluster = await consumer._client.fetch_all_metadata()
         partitions = sorted(cluster.partitions_for_topic(settings.topic_billing) or ())
@@ -112,6 +117,14 @@ async def replay(
         async with producer(settings.kafka_bootstrap) as dlq:
             to_dlq = dlq_sender(dlq, settings.topic_dlq)
 
+            async def store(records: list[InboundRecord], parsed: list[Parsed]) -> None:
+                result = await write_batch(pool, records, group_id=None,
+                                           max_bytes=settings.max_message_bytes,
+                                           publish_rejection=to_dlq, parsed=parsed)
+                report.new += result.stored
+                report.duplicate += result.duplicates
+                report.rejected += result.rejected
+
             while True:
                 batches = await consumer.getmany(timeout_ms=idle_ms,
                                                  max_records=settings.batch_max_records)
@@ -129,15 +142,12 @@ async def replay(
                     fresh = [r for r in records if (r.timestamp_ms or 0) >= start.timestamp_ms]
                     report.skipped_older += len(records) - len(fresh)
                     records = fresh
-                if records:
-                    result = await write_batch(pool, records, group_id=None,
-                                               max_bytes=settings.max_message_bytes,
-                                               publish_rejection=to_dlq)
-                    report.new += result.stored
-                    report.duplicate += result.duplicates
-                    report.rejected += result.rejected
+                if records:  # as in the ingest: parsed while the batch before is stored
+                    await pipeline.submit(store(records, await parser.parse(records)))
                 if on_progress:
                     on_progress(report.read, max(total, report.read))
+            await pipeline.drain()
     finally:
+        parser.close()
         await consumer.stop()
     return report
