@@ -75,6 +75,7 @@ class Parsed:
 
 
 def check_event(event: BillingEvent) -> CheckedEvent:
+    """Everything the store-side rules need, so the validated model never leaves the worker."""
     body = canonical_body(event)
     return CheckedEvent(
         event_id=event.event_id,
