@@ -24,11 +24,9 @@ SELECT p.type, p.currency, p.debit_account, p.segments, p.credit_account,
        count(*) FILTER (WHERE p.amount < 0) AS n_negative,
        coalesce(sum(-p.amount) FILTER (WHERE p.amount < 0), 0) AS negative,
        jsonb_agg(jsonb_build_array(p.type, p.id)) AS members
-FROM pending_transactions p
+FROM unjournaled_transactions p
 JOIN unnest($1::text[], $2::text[]) AS t(type, required_status) ON p.type = t.type
 WHERE p.exclusion_reason IS NULL
-  AND NOT EXISTS (SELECT 1 FROM journaled_transactions j
-                  WHERE j.type = p.type AND j.id = p.id)
   AND (t.required_status IS NULL OR p.status = t.required_status)
   AND CASE WHEN p.type = 'revenue_event_item' THEN p.accounting_period = $5
            ELSE p.date BETWEEN $3 AND $4 END
