@@ -23,21 +23,14 @@ from collections.abc import Set as AbstractSet
 
 import asyncpg
 
+from events import EVENT_LINE_TYPES
 from projections.segments import apply_in_order, carries, statement
 
 NAME = "pending_transactions"
 TABLES = ("pending_transactions", "journaled_transactions")
 STATUS_CHANGED = "transactions.status_changed"
-BILLING_DOCUMENT_TYPES = ",".join(
-    sorted(
-        {
-            "invoice.posted", "debit_memo.posted", "credit_memo.posted", "credit_memo.applied",
-            "credit_memo.unapplied", "payment.processed", "payment.applied",
-            "payment.unapplied", "refund.processed", "adjustment.processed",
-            "revenue.recognized", "fx.unrealized_gain_loss",
-        }
-    )
-)
+#: The inbound event types that carry transaction lines (CONTRACT.md §2).
+BILLING_DOCUMENT_TYPES = frozenset(t for t, lines in EVENT_LINE_TYPES.items() if lines)
 
 #: Indexes a full rebuild drops before folding the log and re-creates after it: sorting once
 #: builds them several times faster than keeping them up to date row by row (2.9M random
@@ -67,7 +60,7 @@ CROSS JOIN LATERAL jsonb_to_recordset(e.payload #> '{{data,transactions}}') AS t
     document_number text, account_number text, accounting_period text,
     recognition_rule text)
 WHERE {_EVENT_FILTER}
-  AND e.event_type = ANY('{{{BILLING_DOCUMENT_TYPES}}}'::text[])
+  AND e.event_type = ANY('{{{",".join(sorted(BILLING_DOCUMENT_TYPES))}}}'::text[])
 ORDER BY e.position
 """
 
@@ -124,7 +117,7 @@ async def apply(
     """Fold the events in ``first..last`` (only ``positions`` if given) into the table;
     ``types``, when the caller knows them, are the event types the range holds."""
     args = (first, last, list(positions) if positions is not None else None)
-    if carries(types, *BILLING_DOCUMENT_TYPES.split(",")):
+    if carries(types, *BILLING_DOCUMENT_TYPES):
         await conn.execute(INSERT_LINES, *args)
     if carries(types, STATUS_CHANGED):
         await conn.execute(APPLY_STATUS_CHANGES, *args)
