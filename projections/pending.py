@@ -81,17 +81,31 @@ WHERE p.type = latest.type AND p.id = latest.id
 """
 
 
-#: The CTE is materialised so each entry's payload is read (de-TOASTed) once, not once per
-#: member: an entry of a million transactions has a payload of tens of megabytes. The primary
-#: key of ``journaled_transactions`` refuses a transaction still held by another entry.
-MARK_JOURNALED = """
+def entry_members(where: str) -> str:
+    """CTEs ``entries`` (number, members array) and ``members`` (number, type, id) of the
+    ``journal_entry.created`` events matching ``where`` (over ``events e``).
+
+    ``entries`` is materialised so each entry's payload is read (de-TOASTed) once, not once
+    per member: an entry of a million transactions has a payload of tens of megabytes, and
+    reading it per member took a verify of 400k events from 1 s to 76 s.
+    """
+    return f"""
 WITH entries AS MATERIALIZED (
     SELECT e.payload -> 'data' ->> 'number' AS number, e.payload -> 'internal' -> 'members' AS m
-    FROM events e WHERE e.position = ANY($1)
+    FROM events e WHERE {where}
+),
+members AS (
+    SELECT entries.number, k ->> 0 AS type, k ->> 1 AS id
+    FROM entries CROSS JOIN LATERAL jsonb_array_elements(entries.m) AS k
 )
+"""
+
+
+#: The primary key of ``journaled_transactions`` refuses a transaction still held by
+#: another entry.
+MARK_JOURNALED = entry_members("e.position = ANY($1)") + """
 INSERT INTO journaled_transactions (type, id, journal_entry)
-SELECT k ->> 0, k ->> 1, entries.number
-FROM entries CROSS JOIN LATERAL jsonb_array_elements(entries.m) AS k
+SELECT type, id, number FROM members
 """
 
 RELEASE = """
