@@ -20,9 +20,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from services.config import Settings
 from services.errors import NotFound, RejectedInput
-from services.ingest.app import StorePipeline
 from services.ingest.classify import Parsed
 from services.ingest.parse_pool import ParsePool
+from services.ingest.pipeline import StorePipeline
 from services.ingest.records import InboundRecord
 from services.ingest.writer import write_batch
 from services.kafka_io import FETCH_MAX_BYTES, FETCH_PARTITION_BYTES, dlq_sender, producer
