@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import asyncpg
+import pytest
 
 import projections
 from events.journal_rules import JournalRunRequest
@@ -107,13 +108,10 @@ async def test_one_transaction_cannot_be_in_two_active_entries(
     row = await pool.fetchrow("SELECT type, id, journal_entry FROM journaled_transactions "
                               "ORDER BY type, id LIMIT 1")
     assert row is not None
-    try:
+    with pytest.raises(asyncpg.UniqueViolationError) as refused:
         await pool.execute("INSERT INTO journaled_transactions VALUES ($1, $2, 'JE-99999999')",
                            row["type"], row["id"])
-    except asyncpg.UniqueViolationError as refused:
-        assert refused.constraint_name == "journaled_transactions_pkey"
-    else:
-        raise AssertionError("a second active entry was accepted")
+    assert refused.value.constraint_name == "journaled_transactions_pkey"
     assert await scalar(pool, "SELECT journal_entry FROM journaled_transactions "
                               "WHERE type = $1 AND id = $2", row["type"], row["id"]) == \
         row["journal_entry"]
@@ -257,9 +255,9 @@ async def test_a_rebuild_pauses_writers_until_it_commits_and_refuses_none(
     assert await scalar(pool, "SELECT count(*) FROM orgs") == 1
 
 
-async def test_verify_drops_only_its_shadow_tables_keys(pool: asyncpg.Pool) -> None:
-    """verify folds into temp tables without their primary keys, as a rebuild does; the
-    live table keeps its key and is not even locked exclusively (the ingest goes on)."""
+async def test_dropping_a_pg_temp_key_leaves_the_live_table_alone(pool: asyncpg.Pool) -> None:
+    """How verify drops its shadow tables' keys (``pg_temp.`` names): the live table of the
+    same name keeps its key and is not even locked exclusively, so the ingest goes on."""
     async with pool.acquire() as conn, conn.transaction():
         schema = await conn.fetchval("SELECT current_schema()")
         await conn.execute("CREATE TEMP TABLE pending_transactions "
