@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import multiprocessing
 
 import asyncpg
 import pytest
@@ -127,3 +128,21 @@ async def test_only_the_batches_in_hand_stay_in_memory(ingest: IngestRunner) -> 
 
     live = sum(1 for o in gc.get_objects() if type(o) is ConsumerRecord)
     assert live <= 2 * 100
+
+
+async def test_without_parse_workers_the_ingest_checks_in_its_own_process(
+    ingest: IngestRunner, pool: asyncpg.Pool
+) -> None:
+    """LEDGER_PARSE_WORKERS=0: the same results, no child process."""
+    ingest.start(parse_workers=0, batch_max_records=100)
+    values = to_lines(invoices(500, lines=2, org="US", seed=43)) + [b"{not json"]
+    await ingest.feed(values, stored=500)
+
+    assert multiprocessing.active_children() == []
+    assert await scalar(pool, "SELECT count(*) FROM pending_transactions") == 1_000
+
+    async def refused() -> bool:
+        return await scalar(pool, "SELECT count(*) FROM rejected_messages") == 1
+
+    await wait_until(refused, message="the bad message recorded")
+    assert await scalar(pool, "SELECT error_code FROM rejected_messages") == "invalid_json"
