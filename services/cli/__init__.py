@@ -1,34 +1,16 @@
-"""The ``ledger`` command line (CONTRACT.md §3)."""
+"""The ``ledger`` command line (CONTRACT.md §3); the commands are assembled in ``app.py``.
+
+This package imports nothing on purpose. The ingest's parse workers are spawned processes,
+and spawn runs the parent's main script again in each child: the ``ledger`` script imports
+``main`` from here, so an import of the CLI here would load Typer, Rich, FastAPI and every
+command into every worker (about 20 MB and half a second each).
+"""
 
 from __future__ import annotations
 
-from services.cli import demo, journal_cmds, ops_cmds, pipeline, setup_cmds
-from services.cli.output import LedgerTyper
 
-app = LedgerTyper(
-    name="ledger",
-    help="billing-ledger: billing events in, balanced summary journal entries out.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-)
+def main() -> None:
+    """The ``ledger`` console script."""
+    from services.cli.app import app
 
-app.command()(pipeline.publish)
-app.command()(pipeline.serve)
-app.command()(pipeline.status)
-app.command()(pipeline.schema)
-app.add_typer(setup_cmds.settings_app, name="settings")
-app.add_typer(setup_cmds.orgs_app, name="orgs")
-app.add_typer(setup_cmds.periods_app, name="periods")
-app.add_typer(journal_cmds.runs_app, name="journal-runs")
-app.add_typer(journal_cmds.entries_app, name="journal-entries")
-app.command()(journal_cmds.pending)
-app.command()(journal_cmds.unlabeled)
-app.command("replay")(ops_cmds.replay_command)
-app.add_typer(ops_cmds.projections_app, name="projections")
-app.command("republish")(ops_cmds.republish_command)
-app.add_typer(ops_cmds.dlq_app, name="dlq")
-app.command("verify")(ops_cmds.verify_command)
-app.command("asyncapi")(ops_cmds.asyncapi_command)
-app.command()(demo.demo)
-
-__all__ = ["app"]
+    app()

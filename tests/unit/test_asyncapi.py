@@ -7,7 +7,7 @@ from pathlib import Path
 import yaml
 from typer.testing import CliRunner
 
-from services.cli import app
+from services.cli.app import app
 
 
 def test_asyncapi_documents_billing_dlq_and_journal_topics(tmp_path: Path) -> None:

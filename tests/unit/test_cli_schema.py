@@ -8,7 +8,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from events import INBOUND_EVENT_TYPES, OUTBOUND_EVENT_TYPES
-from services.cli import app
+from services.cli.app import app
 
 
 def test_schema_writes_one_schema_per_inbound_and_outbound_event(tmp_path: Path) -> None:

@@ -7,7 +7,11 @@ import hashlib
 import json
 import os
 import signal
+import subprocess
+import sys
+import tomllib
 from collections.abc import Iterator
+from pathlib import Path
 from uuid import UUID
 
 import pytest
@@ -20,6 +24,7 @@ from services.ingest.records import InboundRecord
 from services.samples import invoices, to_lines
 
 MAX_BYTES = 4096
+REPO = Path(__file__).resolve().parents[2]
 
 
 def batch() -> list[InboundRecord]:
@@ -130,3 +135,30 @@ async def test_a_worker_leaves_stopping_to_its_parent(one_worker: ParsePool, sig
     assert outcome(await one_worker.parse(records)) == outcome(parse_all(records, MAX_BYTES))
     assert one_worker._executor is executor
     assert list(executor._processes) == [pid]
+
+
+#: The shape of the script pip writes for a console-script entry point ``module:function``.
+CONSOLE_SCRIPT = """\
+import sys
+from {module} import {function}
+if __name__ == "__main__":
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(1, mp_context=spawn) as pool:
+        print(pool.submit(eval, {probe!r}).result())
+"""
+HEAVY = ("fastapi", "rich", "typer")
+
+
+def test_a_worker_spawned_by_the_ledger_script_does_not_load_the_cli(tmp_path: Path) -> None:
+    # spawn runs the parent's main script again in every worker; for ``ledger serve`` that
+    # is the console script, whose import must therefore not load the CLI (~20 MB, 0.5 s).
+    scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
+    module, function = scripts["ledger"].split(":")
+    probe = f"sorted(m for m in {HEAVY!r} if m in __import__('sys').modules)"
+    script = tmp_path / "ledger"
+    script.write_text(CONSOLE_SCRIPT.format(module=module, function=function, probe=probe))
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=60, check=True)
+    assert done.stdout.strip() == "[]", done.stderr

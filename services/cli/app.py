@@ -1,0 +1,34 @@
+"""The ``ledger`` command line (CONTRACT.md §3): every command, assembled into one Typer app."""
+
+from __future__ import annotations
+
+from services.cli import demo, journal_cmds, ops_cmds, pipeline, setup_cmds
+from services.cli.output import LedgerTyper
+
+app = LedgerTyper(
+    name="ledger",
+    help="billing-ledger: billing events in, balanced summary journal entries out.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+app.command()(pipeline.publish)
+app.command()(pipeline.serve)
+app.command()(pipeline.status)
+app.command()(pipeline.schema)
+app.add_typer(setup_cmds.settings_app, name="settings")
+app.add_typer(setup_cmds.orgs_app, name="orgs")
+app.add_typer(setup_cmds.periods_app, name="periods")
+app.add_typer(journal_cmds.runs_app, name="journal-runs")
+app.add_typer(journal_cmds.entries_app, name="journal-entries")
+app.command()(journal_cmds.pending)
+app.command()(journal_cmds.unlabeled)
+app.command("replay")(ops_cmds.replay_command)
+app.add_typer(ops_cmds.projections_app, name="projections")
+app.command("republish")(ops_cmds.republish_command)
+app.add_typer(ops_cmds.dlq_app, name="dlq")
+app.command("verify")(ops_cmds.verify_command)
+app.command("asyncapi")(ops_cmds.asyncapi_command)
+app.command()(demo.demo)
+
+__all__ = ["app"]
