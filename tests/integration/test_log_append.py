@@ -1,0 +1,121 @@
+"""Appending to the log: COPY straight into ``events``, stream versions counted by the writer,
+positions read back exactly, and a copy written meanwhile by another writer refused."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+import pytest
+
+from services.ingest.app import IngestStats, retry_until_stored
+from services.ingest.records import InboundRecord
+from services.ingest.writer import write_batch
+from services.samples import invoices, to_lines
+from services.store import log
+from tests.integration.db import rows, scalar
+
+
+def new_event(stream: str, n: int = 0) -> log.NewEvent:
+    event_id = uuid.uuid4()
+    payload = f'{{"event_id":"{event_id}","n":{n}}}'
+    return log.NewEvent(stream=stream, event_id=event_id, event_type="test.appended",
+                        org=None, payload=payload,
+                        body_hash=hashlib.sha256(payload.encode()).digest())
+
+
+async def append(pool: asyncpg.Pool, events: Sequence[log.NewEvent]) -> dict[uuid.UUID, int]:
+    async with pool.acquire() as conn, conn.transaction():
+        return await log.append(conn, events)
+
+
+async def stored(pool: asyncpg.Pool, events: Sequence[log.NewEvent]) -> dict[uuid.UUID, Any]:
+    found = await rows(pool, "SELECT event_id, position, stream, version FROM events "
+                             "WHERE event_id = ANY($1::uuid[])", [e.event_id for e in events])
+    return {r["event_id"]: r for r in found}
+
+
+async def test_versions_count_on_from_each_streams_last_one(pool: asyncpg.Pool) -> None:
+    first = [new_event("doc:A"), new_event("doc:B"), new_event("doc:A")]
+    then = [new_event("doc:B"), new_event("doc:C"), new_event("doc:A"), new_event("doc:B")]
+    await append(pool, first)
+    positions = await append(pool, then)
+    got = await stored(pool, first + then)
+    assert [(got[e.event_id]["stream"], got[e.event_id]["version"]) for e in first + then] == [
+        ("doc:A", 1), ("doc:B", 1), ("doc:A", 2),
+        ("doc:B", 2), ("doc:C", 1), ("doc:A", 3), ("doc:B", 3),
+    ]
+    assert positions == {e.event_id: got[e.event_id]["position"] for e in then}
+    assert sorted(positions.values()) == [4, 5, 6, 7]  # no position skipped
+
+
+async def test_positions_are_exact_while_another_writer_draws_from_the_sequence(
+    pool: asyncpg.Pool,
+) -> None:
+    # Two writers append at once, so their positions interleave: append must then look its
+    # positions up instead of assuming a contiguous run. Rounds go on until that happened.
+    interleaved = 0
+    for round_no in range(50):
+        batches = [[new_event(f"writer{w}:{round_no}:{i % 7}", i) for i in range(400)]
+                   for w in (1, 2)]
+        results = await asyncio.gather(*(append(pool, batch) for batch in batches))
+        for batch, positions in zip(batches, results, strict=True):
+            got = await stored(pool, batch)
+            assert positions == {e.event_id: got[e.event_id]["position"] for e in batch}
+            in_order = [positions[e.event_id] for e in batch]
+            assert in_order == sorted(in_order)  # appended in the batch's order
+            span = max(positions.values()) - min(positions.values()) + 1
+            interleaved += span != len(batch)
+        if interleaved:
+            break
+    assert interleaved, "the two writers never overlapped in 50 rounds"
+    assert await scalar(pool, "SELECT count(*) FROM events") == 800 * (round_no + 1)
+
+
+async def test_an_id_stored_meanwhile_fails_the_append_and_writes_nothing(
+    pool: asyncpg.Pool,
+) -> None:
+    taken = new_event("doc:X")
+    await append(pool, [taken])
+    with pytest.raises(asyncpg.UniqueViolationError):
+        await append(pool, [new_event("doc:Y"), taken])
+    assert await scalar(pool, "SELECT count(*) FROM events") == 1
+
+
+async def test_an_event_another_writer_stored_after_judging_is_retried_as_a_duplicate(
+    pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    values = to_lines(invoices(3, org="US", seed=5))
+    records = [InboundRecord("billing.events", 0, offset, b"US", v)
+               for offset, v in enumerate(values)]
+
+    async def write(batch: list[InboundRecord]) -> Any:
+        return await write_batch(pool, batch, group_id="g", max_bytes=1 << 20,
+                                 publish_rejection=refuse_nothing)
+
+    async def refuse_nothing(rejection: Any) -> None:
+        raise AssertionError(f"nothing is refused here, got {rejection}")
+
+    await write(records[:1])  # "another writer" stores the first invoice
+    real_lookup = log.stored_hashes
+    lookups = 0
+
+    async def judged_before_it_committed(conn: asyncpg.Connection,
+                                         ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, bytes]:
+        nonlocal lookups
+        lookups += 1
+        return {} if lookups == 1 else await real_lookup(conn, ids)
+
+    monkeypatch.setattr(log, "stored_hashes", judged_before_it_committed)
+    stats = IngestStats()
+    result = await retry_until_stored(lambda: write(records), stats, max_delay=0.1)
+
+    assert (stats.retries, result.stored, result.duplicates, result.rejected) == (1, 2, 1, 0)
+    assert await scalar(pool, "SELECT count(*) FROM events") == 3
+    assert await scalar(pool, "SELECT count(*) FROM pending_transactions") == 3
+    assert await scalar(pool, "SELECT next_offset FROM consumer_offsets "
+                              "WHERE group_id = 'g' AND partition = 0") == 3
