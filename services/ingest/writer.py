@@ -7,6 +7,7 @@ it is recognised by its ``event_id``.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
@@ -26,6 +27,13 @@ from services.ingest.records import InboundRecord, Rejection
 from services.store import log
 
 PublishRejection = Callable[[Rejection], Awaitable[None]]
+
+logger = logging.getLogger("ledger.ingest")
+
+#: Times a batch is judged again after losing a race: another writer (a second ingest
+#: process during a rebalance, a replay) stored one of its events or transactions after it
+#: was judged, and a unique key of the log or of a projection refused the copy.
+LOST_RACE_ATTEMPTS = 5
 
 _STORE_OFFSETS = """
 INSERT INTO consumer_offsets (group_id, topic, partition, next_offset)
@@ -56,8 +64,31 @@ async def write_batch(
 ) -> BatchResult:
     """Store a batch; refusals go to the DLQ first, so a crash can repeat but never lose one.
 
-    ``group_id`` None stores no consumer offsets (a replay is not a consumer group).
+    ``group_id`` None stores no consumer offsets (a replay is not a consumer group). A
+    batch that lost a race is rolled back and judged again: what the other writer stored
+    is then a duplicate.
     """
+    attempt = 1
+    while True:
+        try:
+            return await _write_once(pool, records, group_id, max_bytes, publish_rejection,
+                                     parsed)
+        except asyncpg.UniqueViolationError as error:
+            if attempt == LOST_RACE_ATTEMPTS:
+                raise
+            attempt += 1
+            logger.info("batch judged again: another writer stored part of it (%s)",
+                        error.constraint_name)
+
+
+async def _write_once(
+    pool: asyncpg.Pool,
+    records: Sequence[InboundRecord],
+    group_id: str | None,
+    max_bytes: int,
+    publish_rejection: PublishRejection,
+    parsed: list[Parsed] | None,
+) -> BatchResult:
     async with pool.acquire() as conn, conn.transaction():
         await log.hold_writers_lock(conn)
         outcome = await judge(conn, records, max_bytes, parsed=parsed)

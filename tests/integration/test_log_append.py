@@ -12,9 +12,9 @@ from typing import Any
 import asyncpg
 import pytest
 
-from services.ingest.app import IngestStats, retry_until_stored
+from projections import pending
 from services.ingest.records import InboundRecord
-from services.ingest.writer import write_batch
+from services.ingest.writer import BatchResult, write_batch
 from services.samples import invoices, to_lines
 from services.store import log
 from tests.integration.db import rows, scalar
@@ -86,36 +86,65 @@ async def test_an_id_stored_meanwhile_fails_the_append_and_writes_nothing(
     assert await scalar(pool, "SELECT count(*) FROM events") == 1
 
 
-async def test_an_event_another_writer_stored_after_judging_is_retried_as_a_duplicate(
+async def test_an_event_another_writer_stored_after_judging_is_judged_again_a_duplicate(
     pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     values = to_lines(invoices(3, org="US", seed=5))
     records = [InboundRecord("billing.events", 0, offset, b"US", v)
                for offset, v in enumerate(values)]
 
-    async def write(batch: list[InboundRecord]) -> Any:
-        return await write_batch(pool, batch, group_id="g", max_bytes=1 << 20,
-                                 publish_rejection=refuse_nothing)
-
     async def refuse_nothing(rejection: Any) -> None:
         raise AssertionError(f"nothing is refused here, got {rejection}")
 
+    async def write(batch: list[InboundRecord]) -> BatchResult:
+        return await write_batch(pool, batch, group_id="g", max_bytes=1 << 20,
+                                 publish_rejection=refuse_nothing)
+
     await write(records[:1])  # "another writer" stores the first invoice
-    real_lookup = log.stored_hashes
-    lookups = 0
+    # ... but only after this batch was judged: the first judging sees none of it.
+    real_hashes, real_known = log.stored_hashes, pending.known_transactions
+    judged = 0
 
-    async def judged_before_it_committed(conn: asyncpg.Connection,
-                                         ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, bytes]:
-        nonlocal lookups
-        lookups += 1
-        return {} if lookups == 1 else await real_lookup(conn, ids)
+    async def hashes(conn: asyncpg.Connection, ids: Sequence[uuid.UUID]) -> dict[Any, bytes]:
+        nonlocal judged
+        judged += 1
+        return {} if judged == 1 else await real_hashes(conn, ids)
 
-    monkeypatch.setattr(log, "stored_hashes", judged_before_it_committed)
-    stats = IngestStats()
-    result = await retry_until_stored(lambda: write(records), stats, max_delay=0.1)
+    async def known(conn: asyncpg.Connection, keys: Sequence[tuple[str, str]]) -> set[Any]:
+        return set() if judged == 1 else await real_known(conn, keys)
 
-    assert (stats.retries, result.stored, result.duplicates, result.rejected) == (1, 2, 1, 0)
+    monkeypatch.setattr(log, "stored_hashes", hashes)
+    monkeypatch.setattr(pending, "known_transactions", known)
+    result = await write(records)
+
+    assert (judged, result.stored, result.duplicates, result.rejected) == (2, 2, 1, 0)
     assert await scalar(pool, "SELECT count(*) FROM events") == 3
     assert await scalar(pool, "SELECT count(*) FROM pending_transactions") == 3
     assert await scalar(pool, "SELECT next_offset FROM consumer_offsets "
                               "WHERE group_id = 'g' AND partition = 0") == 3
+
+
+async def test_a_batch_that_keeps_losing_fails_after_a_few_attempts(
+    pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    values = to_lines(invoices(2, org="US", seed=6))
+    records = [InboundRecord("billing.events", 0, offset, b"US", v)
+               for offset, v in enumerate(values)]
+    await write_batch(pool, records[:1], group_id="g", max_bytes=1 << 20,
+                      publish_rejection=_no_refusals)
+
+    async def never_sees_it(conn: asyncpg.Connection, wanted: Sequence[Any]) -> Any:
+        return {} if wanted and isinstance(wanted[0], uuid.UUID) else set()
+
+    monkeypatch.setattr(log, "stored_hashes", never_sees_it)
+    monkeypatch.setattr(pending, "known_transactions", never_sees_it)
+    with pytest.raises(asyncpg.UniqueViolationError):
+        await write_batch(pool, records, group_id="g", max_bytes=1 << 20,
+                          publish_rejection=_no_refusals)
+    assert await scalar(pool, "SELECT count(*) FROM events") == 1
+    assert await scalar(pool, "SELECT next_offset FROM consumer_offsets "
+                              "WHERE group_id = 'g' AND partition = 0") == 1
+
+
+async def _no_refusals(rejection: Any) -> None:
+    raise AssertionError(f"nothing is refused here, got {rejection}")
