@@ -29,7 +29,8 @@ async def test_membership_moves_from_the_pending_column_to_journaled_transaction
                    ('payment_application', 'PA1', ' Reclassification', '2024-04-03',
                     'processed', 5.00, 'USD', 'Cash', 'AR', 'P-1', 2, NULL)""")
 
-        assert await migrate(conn) == ["0004_journaled_transactions.sql"]
+        assert await migrate(conn) == [name for version, name, _ in migration_files()
+                                       if version >= 4]
 
         journaled = await conn.fetch("SELECT type, id, journal_entry FROM journaled_transactions")
         assert [tuple(r) for r in journaled] == [("invoice_item", "I1", "JE-00000001")]
@@ -41,5 +42,28 @@ async def test_membership_moves_from_the_pending_column_to_journaled_transaction
             "current_schema() AND table_name = 'pending_transactions' "
             "AND column_name = 'journal_entry'")
         assert columns == 0
+    finally:
+        await conn.close()
+
+
+async def test_payloads_are_compressed_with_lz4_where_the_server_has_it(
+    database_url: str,
+) -> None:
+    conn = await asyncpg.connect(database_url)
+    try:
+        await migrate(conn)
+        try:
+            async with conn.transaction():
+                await conn.execute("CREATE TEMP TABLE lz4_probe (j jsonb COMPRESSION lz4)")
+                has_lz4 = True
+        except asyncpg.FeatureNotSupportedError:
+            has_lz4 = False
+        methods = await conn.fetch(
+            "SELECT attrelid::regclass::text AS tbl, attcompression::text FROM pg_attribute "
+            "WHERE attname = 'payload' AND attrelid IN ('events'::regclass, 'outbox'::regclass) "
+            "ORDER BY 1")
+        wanted = "l" if has_lz4 else ""
+        assert [(r["tbl"], r["attcompression"]) for r in methods] == [
+            ("events", wanted), ("outbox", wanted)]
     finally:
         await conn.close()
