@@ -9,7 +9,7 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from services.store.log import NewEvent
 
@@ -19,8 +19,9 @@ REJECTION_NAMESPACE = uuid.UUID("0b9d1f44-5f1e-4a36-9d1e-6c1a3c9b7e21")
 MESSAGE_REJECTED = "message.rejected"
 
 
-@dataclass(frozen=True, slots=True)
-class InboundRecord:
+class InboundRecord(NamedTuple):
+    """A consumed Kafka record: a named tuple, as it is made for every message read."""
+
     topic: str
     partition: int
     offset: int
@@ -31,15 +32,8 @@ class InboundRecord:
 
     @classmethod
     def from_consumer_record(cls, record: Any) -> InboundRecord:
-        return cls(
-            topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
-            key=record.key,
-            value=record.value or b"",
-            headers=tuple(record.headers or ()),
-            timestamp_ms=record.timestamp,
-        )
+        return cls(record.topic, record.partition, record.offset, record.key,
+                   record.value or b"", tuple(record.headers or ()), record.timestamp)
 
     @property
     def source(self) -> str:
