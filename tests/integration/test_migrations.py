@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import asyncpg
 
+from projections.pending import BILLING_DOCUMENT_TYPES
 from services.store.migrate import migrate, migration_files
 
 
@@ -65,5 +68,25 @@ async def test_payloads_are_compressed_with_lz4_where_the_server_has_it(
         wanted = "l" if has_lz4 else ""
         assert [(r["tbl"], r["attcompression"]) for r in methods] == [
             ("events", wanted), ("outbox", wanted)]
+    finally:
+        await conn.close()
+
+
+async def test_the_type_index_leaves_out_exactly_the_billing_document_types(
+    database_url: str,
+) -> None:
+    conn = await asyncpg.connect(database_url)
+    try:
+        await migrate(conn)
+        definition = await conn.fetchval(
+            "SELECT indexdef FROM pg_indexes WHERE indexname = 'events_type_position_idx' "
+            "AND schemaname = current_schema()")
+        where = definition.split(" WHERE ", 1)[1]
+        assert where.startswith("(event_type <> ALL (ARRAY[")
+        assert sorted(re.findall(r"'([a-z_.]+)'::text", where)) == sorted(BILLING_DOCUMENT_TYPES)
+        plan = "\n".join(r[0] for r in await conn.fetch(
+            "EXPLAIN SELECT position FROM events WHERE event_type = 'journal_entry.created' "
+            "AND position BETWEEN 1 AND 1000000"))
+        assert "events_type_position_idx" in plan
     finally:
         await conn.close()
