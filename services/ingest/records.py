@@ -43,8 +43,8 @@ class InboundRecord(NamedTuple):
     @property
     def metadata(self) -> str:
         """Where the event came from, as JSON (built by hand: it is on the hot path)."""
-        return f'{{"topic":{_json_string(self.topic)},"partition":{self.partition},' \
-               f'"offset":{self.offset}}}'
+        return (f'{{"topic":{_json_string(self.topic)},"partition":{self.partition},'
+                f'"offset":{self.offset}}}')
 
 
 @dataclass(frozen=True, slots=True)

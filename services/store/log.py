@@ -3,6 +3,10 @@
 Appends are batched, a few round trips per batch whatever its size: ``append`` COPYs rows
 built in Python straight into ``events``; ``append_staged`` moves rows a command built in
 SQL (a journal run's entries) from a per-connection staging table with one INSERT ... SELECT.
+
+Both append events whose ids are not stored yet (the caller has judged them), inside a
+transaction that took ``hold_writers_lock`` first; an id or stream version another writer
+stored meanwhile fails the transaction with a unique violation.
 """
 
 from __future__ import annotations
@@ -44,7 +48,6 @@ SELECT s.stream,
        s.event_id, s.event_type, s.org, s.payload, s.body_hash, s.metadata
 FROM staged_events s
 ORDER BY s.ord
-ON CONFLICT (event_id) DO NOTHING
 RETURNING position, event_id
 """
 
@@ -80,17 +83,15 @@ _POSITIONS = "SELECT event_id, position FROM events WHERE event_id = ANY($1::uui
 async def append(conn: asyncpg.Connection, events: Sequence[NewEvent]) -> dict[UUID, int]:
     """Append events in order; return the position of each one.
 
-    The ids must not be stored yet: callers judge them first with :func:`stored_hashes`. An
-    id (or a stream version) that another writer stores meanwhile fails this transaction
-    with a unique violation, and the caller's retry judges the batch afresh. Must run inside
-    a transaction.
+    The ids must not be stored yet: callers judge them first with :func:`stored_hashes`, and
+    a batch that loses a race to another writer is retried and judged afresh
+    (``services.ingest.writer.write_batch``).
 
     The rows go straight into ``events`` by COPY, with stream versions counted here: 24 us
     per event where staging them and moving them with INSERT ... SELECT took 34.
     """
     if not events:
         return {}
-    await hold_writers_lock(conn)
     streams = list({e.stream for e in events})
     last_versions = dict(await conn.fetch(_STREAM_VERSIONS, streams))
     rows = []
@@ -114,7 +115,6 @@ async def append_staged(conn: asyncpg.Connection) -> dict[UUID, int]:
     Commands that build large events in SQL (a journal run's entries) INSERT into the
     staging table themselves and call this, so their payloads never travel through Python.
     """
-    await conn.execute("SELECT pg_advisory_xact_lock_shared($1)", LOG_WRITERS_LOCK)
     rows = await conn.fetch(_INSERT_STAGED)
     await conn.execute("TRUNCATE staged_events")
     return {r["event_id"]: r["position"] for r in rows}

@@ -30,6 +30,7 @@ def new_event(stream: str, n: int = 0) -> log.NewEvent:
 
 async def append(pool: asyncpg.Pool, events: Sequence[log.NewEvent]) -> dict[uuid.UUID, int]:
     async with pool.acquire() as conn, conn.transaction():
+        await log.hold_writers_lock(conn)
         return await log.append(conn, events)
 
 
