@@ -87,21 +87,26 @@ async def test_an_id_stored_meanwhile_fails_the_append_and_writes_nothing(
     assert await scalar(pool, "SELECT count(*) FROM events") == 1
 
 
+def invoice_records(count: int, seed: int) -> list[InboundRecord]:
+    values = to_lines(invoices(count, org="US", seed=seed))
+    return [InboundRecord("billing.events", 0, offset, b"US", v)
+            for offset, v in enumerate(values)]
+
+
+async def write(pool: asyncpg.Pool, batch: list[InboundRecord]) -> BatchResult:
+    return await write_batch(pool, batch, group_id="g", max_bytes=1 << 20,
+                             publish_rejection=refuse_nothing)
+
+
+async def refuse_nothing(rejection: Any) -> None:
+    raise AssertionError(f"nothing is refused here, got {rejection}")
+
+
 async def test_an_event_another_writer_stored_after_judging_is_judged_again_a_duplicate(
     pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    values = to_lines(invoices(3, org="US", seed=5))
-    records = [InboundRecord("billing.events", 0, offset, b"US", v)
-               for offset, v in enumerate(values)]
-
-    async def refuse_nothing(rejection: Any) -> None:
-        raise AssertionError(f"nothing is refused here, got {rejection}")
-
-    async def write(batch: list[InboundRecord]) -> BatchResult:
-        return await write_batch(pool, batch, group_id="g", max_bytes=1 << 20,
-                                 publish_rejection=refuse_nothing)
-
-    await write(records[:1])  # "another writer" stores the first invoice
+    records = invoice_records(3, seed=5)
+    await write(pool, records[:1])  # "another writer" stores the first invoice
     # ... but only after this batch was judged: the first judging sees none of it.
     real_hashes, real_known = log.stored_hashes, pending.known_transactions
     judged = 0
@@ -116,7 +121,7 @@ async def test_an_event_another_writer_stored_after_judging_is_judged_again_a_du
 
     monkeypatch.setattr(log, "stored_hashes", hashes)
     monkeypatch.setattr(pending, "known_transactions", known)
-    result = await write(records)
+    result = await write(pool, records)
 
     assert (judged, result.stored, result.duplicates, result.rejected) == (2, 2, 1, 0)
     assert await scalar(pool, "SELECT count(*) FROM events") == 3
@@ -128,24 +133,19 @@ async def test_an_event_another_writer_stored_after_judging_is_judged_again_a_du
 async def test_a_batch_that_keeps_losing_fails_after_a_few_attempts(
     pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    values = to_lines(invoices(2, org="US", seed=6))
-    records = [InboundRecord("billing.events", 0, offset, b"US", v)
-               for offset, v in enumerate(values)]
-    await write_batch(pool, records[:1], group_id="g", max_bytes=1 << 20,
-                      publish_rejection=_no_refusals)
+    records = invoice_records(2, seed=6)
+    await write(pool, records[:1])
 
-    async def never_sees_it(conn: asyncpg.Connection, wanted: Sequence[Any]) -> Any:
-        return {} if wanted and isinstance(wanted[0], uuid.UUID) else set()
+    async def no_hashes(conn: asyncpg.Connection, ids: Sequence[uuid.UUID]) -> dict[Any, bytes]:
+        return {}
 
-    monkeypatch.setattr(log, "stored_hashes", never_sees_it)
-    monkeypatch.setattr(pending, "known_transactions", never_sees_it)
+    async def no_keys(conn: asyncpg.Connection, keys: Sequence[tuple[str, str]]) -> set[Any]:
+        return set()
+
+    monkeypatch.setattr(log, "stored_hashes", no_hashes)
+    monkeypatch.setattr(pending, "known_transactions", no_keys)
     with pytest.raises(asyncpg.UniqueViolationError):
-        await write_batch(pool, records, group_id="g", max_bytes=1 << 20,
-                          publish_rejection=_no_refusals)
+        await write(pool, records)
     assert await scalar(pool, "SELECT count(*) FROM events") == 1
     assert await scalar(pool, "SELECT next_offset FROM consumer_offsets "
                               "WHERE group_id = 'g' AND partition = 0") == 1
-
-
-async def _no_refusals(rejection: Any) -> None:
-    raise AssertionError(f"nothing is refused here, got {rejection}")

@@ -8,6 +8,7 @@ import asyncpg
 
 from projections.pending import BILLING_DOCUMENT_TYPES
 from services.store.migrate import migrate, migration_files
+from tests.integration.db import rows, scalar
 
 
 async def test_membership_moves_from_the_pending_column_to_journaled_transactions(
@@ -50,43 +51,33 @@ async def test_membership_moves_from_the_pending_column_to_journaled_transaction
 
 
 async def test_payloads_are_compressed_with_lz4_where_the_server_has_it(
-    database_url: str,
+    pool: asyncpg.Pool,
 ) -> None:
-    conn = await asyncpg.connect(database_url)
-    try:
-        await migrate(conn)
+    async with pool.acquire() as conn:
         try:
             async with conn.transaction():
                 await conn.execute("CREATE TEMP TABLE lz4_probe (j jsonb COMPRESSION lz4)")
                 has_lz4 = True
         except asyncpg.FeatureNotSupportedError:
             has_lz4 = False
-        methods = await conn.fetch(
-            "SELECT attrelid::regclass::text AS tbl, attcompression::text FROM pg_attribute "
-            "WHERE attname = 'payload' AND attrelid IN ('events'::regclass, 'outbox'::regclass) "
-            "ORDER BY 1")
-        wanted = "l" if has_lz4 else ""
-        assert [(r["tbl"], r["attcompression"]) for r in methods] == [
-            ("events", wanted), ("outbox", wanted)]
-    finally:
-        await conn.close()
+    methods = await rows(
+        pool, "SELECT attrelid::regclass::text AS tbl, attcompression::text FROM pg_attribute "
+              "WHERE attname = 'payload' AND attrelid IN ('events'::regclass, 'outbox'::regclass) "
+              "ORDER BY 1")
+    wanted = "l" if has_lz4 else ""
+    assert [(r["tbl"], r["attcompression"]) for r in methods] == [
+        ("events", wanted), ("outbox", wanted)]
 
 
 async def test_the_type_index_leaves_out_exactly_the_billing_document_types(
-    database_url: str,
+    pool: asyncpg.Pool,
 ) -> None:
-    conn = await asyncpg.connect(database_url)
-    try:
-        await migrate(conn)
-        definition = await conn.fetchval(
-            "SELECT indexdef FROM pg_indexes WHERE indexname = 'events_type_position_idx' "
-            "AND schemaname = current_schema()")
-        where = definition.split(" WHERE ", 1)[1]
-        assert where.startswith("(event_type <> ALL (ARRAY[")
-        assert sorted(re.findall(r"'([a-z_.]+)'::text", where)) == sorted(BILLING_DOCUMENT_TYPES)
-        plan = "\n".join(r[0] for r in await conn.fetch(
-            "EXPLAIN SELECT position FROM events WHERE event_type = 'journal_entry.created' "
-            "AND position BETWEEN 1 AND 1000000"))
-        assert "events_type_position_idx" in plan
-    finally:
-        await conn.close()
+    definition = await scalar(
+        pool, "SELECT indexdef FROM pg_indexes WHERE indexname = 'events_type_position_idx' "
+              "AND schemaname = current_schema()")
+    where = definition.split(" WHERE ", 1)[1]
+    assert where.startswith("(event_type <> ALL (ARRAY[")
+    assert sorted(re.findall(r"'([a-z_.]+)'::text", where)) == sorted(BILLING_DOCUMENT_TYPES)
+    plan = await rows(pool, "EXPLAIN SELECT position FROM events WHERE event_type = "
+                            "'journal_entry.created' AND position BETWEEN 1 AND 1000000")
+    assert any("events_type_position_idx" in r["QUERY PLAN"] for r in plan)
