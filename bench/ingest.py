@@ -158,6 +158,7 @@ async def run_workload(
         ingest: Measurement = await measure(
             [sys.executable, "-m", "services.cli", "serve", "--ingest"],
             env=clean_env(**ledger_env), table="events",
+            stored_records=("consumer_offsets", group, topic),
             log_path=logs / f"ingest-{workload.name}.log", profile_path=profile, **common,
         )
         await checkpoint(url)
@@ -166,8 +167,9 @@ async def run_workload(
             [sys.executable, "-m", "bench.bare_pipe", "--bootstrap", bootstrap, "--topic", topic,
              "--group", f"{group}-bare", "--database-url", url, "--table", BARE_TABLE,
              "--offsets-table", BARE_OFFSETS, "--max-records", str(same_batches)],
-            env=clean_env(), table=BARE_TABLE, log_path=logs / f"bare-{workload.name}.log",
-            **common,
+            env=clean_env(), table=BARE_TABLE,
+            stored_records=(BARE_OFFSETS, f"{group}-bare", topic),
+            log_path=logs / f"bare-{workload.name}.log", **common,
         )
         console.print("  replay of the stored events ...")
         replayed = await replay_stored(ledger_env, logs / f"replay-{workload.name}.log")
