@@ -1,7 +1,7 @@
 """Run a consumer as a separate process and measure it from outside.
 
 - time: from just before the process is spawned until the consumer's stored offsets (polled
-  every 0.2 s) cover the expected count of records; also from the first poll that sees one
+  every 0.05 s) cover the expected count of records; also from the first poll that sees one
   to the last one (excludes start-up and group join), and the exact span between the first
   and last row's ``recorded_at`` (``clock_timestamp()`` at insert). Both consumers store
   their offsets in the transaction that stores the rows, so the offsets say what is stored,
@@ -33,7 +33,7 @@ from typing import Any
 import asyncpg
 import psutil
 
-POLL_COUNT_S = 0.2
+POLL_STORED_S = 0.05  # 0.2 s steps were 5% of the bare pipe's 3.6 s on 100k events
 POLL_RSS_S = 0.1
 STOP_GRACE_S = 30.0
 
@@ -177,7 +177,7 @@ async def measure(
                     f"{covered}/{expected} records after {timeout_s}s; see {log_path}"
                 )
             tick += 1
-            await asyncio.sleep(max(0.0, started + tick * POLL_COUNT_S - time.perf_counter()))
+            await asyncio.sleep(max(0.0, started + tick * POLL_STORED_S - time.perf_counter()))
         finished = now
         done.set()
         peak_mb, cpu_s = await sampler

@@ -3,8 +3,8 @@
 Checking a message (contract validation, canonical body, hash) is pure CPU, and on one
 event loop it competes with the batch being stored: every millisecond spent parsing was a
 millisecond PostgreSQL waited for its next statement. A worker process parses batch N+1 on
-another core while this process stores batch N. Only bytes go out and small named tuples
-(``CheckedEvent``) come back, so the hand-over costs little.
+another core while this process stores batch N. Only bytes go out, and what comes back is
+packed by column (``pack_checked``), so the hand-over costs little.
 
 ``workers=0`` checks in this process instead, in slices that yield to the event loop. A
 worker that dies (killed, out of memory) is replaced and the batch is checked here, so a
@@ -26,7 +26,10 @@ from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
-from services.ingest.classify import Parsed, check_values, pair
+from asyncpg.pgproto.pgproto import UUID as StoreUUID
+
+from events import ContractError
+from services.ingest.classify import CheckedEvent, Parsed, check_values, pair
 from services.ingest.records import InboundRecord
 
 log = logging.getLogger("ledger.ingest")
@@ -62,11 +65,34 @@ def tune_garbage_collector() -> None:
     gc.set_threshold(50_000, 50, 100)
 
 
-def _check_pickled(values: list[bytes], max_bytes: int) -> bytes:
-    """``check_values``, pickled here: the pool's result thread then receives one bytes
+def _check_packed(values: list[bytes], max_bytes: int) -> bytes:
+    """``check_values``, packed here: the pool's result thread then receives one bytes
     object, and the thousands of small objects are built where they are used and freed, on
     the event loop's thread, instead of on the result thread."""
-    return pickle.dumps(check_values(values, max_bytes), protocol=pickle.HIGHEST_PROTOCOL)
+    return pack_checked(check_values(values, max_bytes))
+
+
+def pack_checked(checked: Sequence[CheckedEvent | ContractError]) -> bytes:
+    """``check_values``' results as one pickle of columns, refusals apart by index.
+
+    A list of named tuples pickles each tuple and each ``UUID`` (a Python-level reduce) on
+    its own: 6.2 us per event to pickle and 3.6 to unpickle, against 2.4 and 0.5 by column.
+    """
+    events = [c for c in checked if not isinstance(c, ContractError)]
+    refusals = {i: c for i, c in enumerate(checked) if isinstance(c, ContractError)}
+    ids, *rest = zip(*events, strict=True) if events else [()] * len(CheckedEvent._fields)
+    columns = (len(checked), refusals, [event_id.bytes for event_id in ids], *rest)
+    return pickle.dumps(columns, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def unpack_checked(packed: bytes) -> list[CheckedEvent | ContractError]:
+    """What ``pack_checked`` packed, in order. Event ids come back as asyncpg's ``UUID`` (a
+    ``uuid.UUID`` subclass, what the store returns for every uuid), made from bytes in C."""
+    count, refusals, ids, *rest = pickle.loads(packed)
+    events = map(CheckedEvent._make, zip(map(StoreUUID, ids), *rest, strict=True))
+    if not refusals:
+        return list(events)
+    return [refusals[i] if i in refusals else next(events) for i in range(count)]
 
 
 class ParsePool:
@@ -97,7 +123,7 @@ class ParsePool:
         size = -(-len(values) // self.workers)
         try:
             parts = await asyncio.gather(*(
-                loop.run_in_executor(self._executor, _check_pickled, values[i:i + size],
+                loop.run_in_executor(self._executor, _check_packed, values[i:i + size],
                                      self.max_bytes)
                 for i in range(0, len(values), size)
             ))
@@ -106,7 +132,7 @@ class ParsePool:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = self._start()
             return await self._parse_here(records)
-        return pair(records, [checked for part in parts for checked in pickle.loads(part)])
+        return pair(records, [checked for part in parts for checked in unpack_checked(part)])
 
     async def _parse_here(self, records: Sequence[InboundRecord]) -> list[Parsed]:
         parsed: list[Parsed] = []

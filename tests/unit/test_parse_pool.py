@@ -16,10 +16,17 @@ from uuid import UUID
 
 import pytest
 
-from events import INVALID_JSON, INVALID_PAYLOAD, TOO_LARGE, UNKNOWN_EVENT_TYPE, canonical_body
+from events import (
+    INVALID_JSON,
+    INVALID_PAYLOAD,
+    TOO_LARGE,
+    UNKNOWN_EVENT_TYPE,
+    ContractError,
+    canonical_body,
+)
 from events import parse_billing_event as parse
-from services.ingest.classify import Parsed, parse_all
-from services.ingest.parse_pool import ParsePool
+from services.ingest.classify import CheckedEvent, Parsed, check_values, parse_all
+from services.ingest.parse_pool import ParsePool, pack_checked, unpack_checked
 from services.ingest.records import InboundRecord
 from services.samples import invoices, to_lines
 
@@ -81,6 +88,27 @@ async def test_a_worker_checks_a_batch_exactly_as_this_process_does(one_worker: 
     assert (first.event_type, first.org, first.status_change) == ("invoice.posted", "US", False)
     assert from_worker[3].error is not None
     assert from_worker[3].error.field == "data.transactions[0].amount"
+
+
+@pytest.mark.parametrize(
+    "offsets", [[], [1], [1, 5], [0], [0, 2, 6, 9], list(range(10))],
+    ids=["empty", "one refusal", "refusals only", "one event", "events only", "mixed"],
+)
+def test_packing_for_the_hand_back_keeps_every_result_in_its_place(offsets: list[int]) -> None:
+    values = [batch()[offset].value for offset in offsets]
+    checked = check_values(values, MAX_BYTES)
+
+    unpacked = unpack_checked(pack_checked(checked))
+
+    assert [type(c) for c in unpacked] == [type(c) for c in checked]
+    for back, before in zip(unpacked, checked, strict=True):
+        if isinstance(before, ContractError):
+            assert isinstance(back, ContractError)
+            assert (back.code, back.detail, back.field) == (before.code, before.detail,
+                                                            before.field)
+        else:
+            assert back == before
+            assert isinstance(back, CheckedEvent) and isinstance(back.event_id, UUID)
 
 
 async def test_two_workers_keep_the_batch_in_order() -> None:
