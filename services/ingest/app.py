@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 from collections.abc import Awaitable, Callable
@@ -120,7 +121,7 @@ def add_ingest_subscriber(
 ) -> StorePipeline:
     """Register the batch subscriber on ``broker``; refusals go to ``publish_rejection``.
 
-    Returns the pipeline holding the batch being stored, for the caller to drain on stop.
+    Returns the pipeline holding the batches in hand, for the caller to drain on stop.
     """
     listener = SeekToStoredOffsets(pool, settings.consumer_group, settings.topic_billing)
     subscriber = broker.subscriber(
@@ -144,7 +145,7 @@ def add_ingest_subscriber(
 
     pipeline = StorePipeline()
 
-    async def store(records: list[InboundRecord], parsed: list[Parsed], msg: Any) -> None:
+    async def store(records: list[InboundRecord], msg: Any, parsed: list[Parsed]) -> None:
         result = await retry_until_stored(
             lambda: write_batch(
                 pool,
@@ -164,8 +165,7 @@ def add_ingest_subscriber(
     @subscriber
     async def ingest_batch(body: Any, msg: KafkaMessage) -> None:
         records = [InboundRecord.from_consumer_record(r) for r in msg.raw_message]
-        parsed = await parser.parse(records)
-        await pipeline.submit(store(records, parsed, msg))
+        await pipeline.submit(parser.parse(records), functools.partial(store, records, msg))
 
     return pipeline
 
@@ -211,7 +211,7 @@ async def run_ingest(
             async with broker:
                 await broker.start()
                 await stop.wait()
-            await pipeline.drain()  # the batch in hand is stored before we return
+            await pipeline.drain()  # the batches in hand are stored before we return
         finally:
             parser.close()
     return stats

@@ -1,34 +1,74 @@
-"""One batch being stored while the next one is checked: the ingest's and replay's pipeline."""
+"""Batches parsed ahead while earlier ones are stored, in order: the ingest's and replay's
+pipeline."""
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections.abc import Coroutine
-from typing import Any
+from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+#: Batches a pipeline holds at once: one being stored, the rest parsed or being parsed.
+#: With two, the parse worker waited for the store to finish before it got the next batch
+#: whenever it had parsed its own first; a third keeps one queued for it.
+DEPTH = 3
 
 
 class StorePipeline:
-    """At most one batch being stored while the next one is parsed.
+    """Batches are parsed (by a worker process, see ``parse_pool``) ahead of the one whose
+    transaction runs, and stored one at a time, in the order they were submitted.
 
-    Parsing needs no database, so batch N+1 is parsed (by a worker process, see
-    ``parse_pool``) while batch N's transaction runs; it is judged (duplicates, known
-    transactions) only after batch N has committed, because judging reads what N wrote. One
+    A batch is judged (duplicates, known transactions) only after the batch before it has
+    committed, because judging reads what that one wrote; and it is not stored at all if the
+    batch before it failed, because its offsets would skip that batch's records. One
     transaction per batch, with its offsets.
     """
 
-    def __init__(self) -> None:
-        self._in_flight: asyncio.Task[None] | None = None
+    def __init__(self, depth: int = DEPTH) -> None:
+        if depth < 1:
+            raise ValueError("a pipeline holds at least one batch")
+        self.depth = depth
+        self._in_flight: deque[asyncio.Task[None]] = deque()
 
-    async def submit(self, storing: Coroutine[Any, Any, None]) -> None:
-        await self.drain()
+    async def submit(
+        self, parsing: Awaitable[T], storing: Callable[[T], Coroutine[Any, Any, None]]
+    ) -> None:
+        """Start parsing a batch now and store it after the batches before it; wait first
+        while the pipeline is full. A failure of an earlier batch is raised here."""
+        try:
+            while len(self._in_flight) >= self.depth:
+                await self._in_flight.popleft()
+        except BaseException:
+            if asyncio.iscoroutine(parsing):
+                parsing.close()  # never started: no "never awaited" warning
+            raise
+        previous = self._in_flight[-1] if self._in_flight else None
         # A fresh context, not the handler's: that one holds FastStream's message (the whole
         # batch), and every timer scheduled under it keeps it alive. asyncpg schedules one
         # per connection release (its 300 s idle timeout); cancelled, it stays in the loop's
         # heap with its context, and held about a hundred batches (+100 MB RSS).
-        self._in_flight = asyncio.create_task(storing, context=contextvars.Context())
+        self._in_flight.append(asyncio.create_task(
+            _after(previous, parsing, storing), context=contextvars.Context()
+        ))
 
     async def drain(self) -> None:
-        task, self._in_flight = self._in_flight, None
-        if task is not None:
-            await task
+        """Wait until every batch submitted is stored or failed; raise the first failure
+        (the batches after it fail with it, unstored)."""
+        tasks, self._in_flight = list(self._in_flight), deque()
+        for outcome in await asyncio.gather(*tasks, return_exceptions=True):
+            if isinstance(outcome, BaseException):
+                raise outcome
+
+
+async def _after(
+    previous: asyncio.Task[None] | None,
+    parsing: Awaitable[T],
+    storing: Callable[[T], Coroutine[Any, Any, None]],
+) -> None:
+    parsed = await parsing
+    if previous is not None:
+        await previous  # its failure is ours: nothing is stored past a batch not stored
+    await storing(parsed)

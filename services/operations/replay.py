@@ -11,6 +11,7 @@ their own timestamp, which is right on every broker.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -142,8 +143,8 @@ async def replay(
                     fresh = [r for r in records if (r.timestamp_ms or 0) >= start.timestamp_ms]
                     report.skipped_older += len(records) - len(fresh)
                     records = fresh
-                if records:  # as in the ingest: parsed while the batch before is stored
-                    await pipeline.submit(store(records, await parser.parse(records)))
+                if records:  # as in the ingest: parsed while the batches before are stored
+                    await pipeline.submit(parser.parse(records), functools.partial(store, records))
                 if on_progress:
                     on_progress(report.read, max(total, report.read))
             await pipeline.drain()
