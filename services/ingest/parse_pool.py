@@ -76,7 +76,8 @@ def pack_checked(checked: Sequence[CheckedEvent | ContractError]) -> bytes:
     """``check_values``' results as one pickle of columns, refusals apart by index.
 
     A list of named tuples pickles each tuple and each ``UUID`` (a Python-level reduce) on
-    its own: 6.2 us per event to pickle and 3.6 to unpickle, against 2.4 and 0.5 by column.
+    its own: 5.8 us per event to pickle and 3.3 to unpickle, against 2.3 to pack and 1.2 to
+    unpack (named tuples and ids rebuilt) by column.
     """
     events = [c for c in checked if not isinstance(c, ContractError)]
     refusals = {i: c for i, c in enumerate(checked) if isinstance(c, ContractError)}
