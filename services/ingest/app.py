@@ -194,10 +194,10 @@ async def run_ingest(
     stop: asyncio.Event,
     stats: IngestStats | None = None,
 ) -> IngestStats:
-    """Consume until ``stop`` is set, then finish the batch in hand and leave the group."""
+    """Consume until ``stop`` is set, then finish the batches in hand and leave the group."""
     tune_garbage_collector()
     assert settings.kafka_bootstrap
-    # The DLQ producer outlives the broker: the batch in hand may still refuse a message
+    # The DLQ producer outlives the broker: the batches in hand may still refuse a message
     # after the subscriber has stopped.
     async with producer(settings.kafka_bootstrap) as dlq:
 
@@ -218,7 +218,7 @@ async def run_ingest(
 
 
 def install_stop_signals(stop: asyncio.Event) -> None:
-    """SIGTERM and SIGINT ask for a graceful stop (the batch in hand is finished)."""
+    """SIGTERM and SIGINT ask for a graceful stop (the batches in hand are finished)."""
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
