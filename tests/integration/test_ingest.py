@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import multiprocessing
+from typing import Any
 
 import asyncpg
 import pytest
 from aiokafka.structs import ConsumerRecord
 
 from services.config import Settings
+from services.ingest.app import run_ingest
+from services.ingest.parse_pool import ParsePool
 from services.kafka_io import message_key
 from services.samples import invoices, to_lines
 from tests.helpers import consume_all, produce, wait_until
@@ -121,8 +125,9 @@ async def test_the_event_log_refuses_update_delete_and_truncate(
 
 
 async def test_only_the_batches_in_hand_stay_in_memory(ingest: IngestRunner) -> None:
-    """The batch being stored and the next one, not every batch a timer's context saw: a
-    cancelled asyncpg idle timer kept its context, and with it a whole batch, for 300 s."""
+    """Once everything is stored, at most two batches' records are alive, not every batch a
+    timer's context saw: a cancelled asyncpg idle timer kept its context, and with it a whole
+    batch, for 300 s."""
     ingest.start(batch_max_records=100)
     await ingest.feed(to_lines(invoices(3_000, org="US", seed=41)), stored=3_000)
 
@@ -146,3 +151,36 @@ async def test_without_parse_workers_the_ingest_checks_in_its_own_process(
 
     await wait_until(refused, message="the bad message recorded")
     assert await scalar(pool, "SELECT error_code FROM rejected_messages") == "invalid_json"
+
+
+async def test_after_a_batch_that_failed_nothing_later_is_stored_or_skipped(
+    settings: Settings, pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch whose parse fails leaves the store where the batch before it left it: a later
+    batch stored would have moved the offsets past the failed one's records."""
+    calls: list[int] = []
+    real_parse = ParsePool.parse
+
+    async def second_parse_fails(self: ParsePool, records: Any) -> Any:
+        calls.append(len(records))
+        if len(calls) == 2:
+            raise RuntimeError("the second batch could not be parsed")
+        return await real_parse(self, records)
+
+    monkeypatch.setattr(ParsePool, "parse", second_parse_fails)
+    await publish(settings, to_lines(invoices(100, org="US", seed=47)))
+    stop = asyncio.Event()
+    running = asyncio.create_task(run_ingest(settings.model_copy(
+        update={"batch_max_records": 10}), pool, stop))
+
+    async def later_batches_read() -> bool:
+        return len(calls) >= 6
+
+    await wait_until(later_batches_read, message="batches after the failed one read")
+    stop.set()
+    with pytest.raises(RuntimeError, match="the second batch could not be parsed"):
+        await asyncio.wait_for(running, timeout=60)
+
+    assert await billing_event_count(pool) == calls[0]
+    offsets = await stored_offsets(pool, settings.consumer_group, settings.topic_billing)
+    assert list(offsets.values()) == [calls[0]]  # one org: one partition
