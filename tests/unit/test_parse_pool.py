@@ -95,8 +95,8 @@ async def test_a_worker_checks_a_batch_exactly_as_this_process_does(one_worker: 
     ids=["empty", "one refusal", "refusals only", "one event", "events only", "mixed"],
 )
 def test_packing_for_the_hand_back_keeps_every_result_in_its_place(offsets: list[int]) -> None:
-    values = [batch()[offset].value for offset in offsets]
-    checked = check_values(values, MAX_BYTES)
+    records = batch()
+    checked = check_values([records[offset].value for offset in offsets], MAX_BYTES)
 
     unpacked = unpack_checked(pack_checked(checked))
 
