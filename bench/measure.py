@@ -10,6 +10,10 @@
   taken from whichever consumer was using both;
 - memory: the peak of the RSS of the process and all its children, polled every 0.1 s, and
   their CPU time (user+system), which other load on the machine disturbs less than time;
+- the whole machine's CPU time between the first and the last stored record: the consumer,
+  PostgreSQL and the broker all run on this box, so it is what a stored event costs in all,
+  and divided by the span it says how many cores the consumer kept busy. A consumer that
+  keeps every core busy is CPU-bound: it goes no faster than cores / CPU per event;
 - optionally a py-spy profile (raw collapsed stacks and a flame graph) of the steady state,
   attached when the first row appears.
 
@@ -48,6 +52,8 @@ class Measurement:
     db_span_s: float  # min(recorded_at) -> max(recorded_at)
     peak_rss_mb: float
     cpu_s: float  # user+system CPU of the process and its children, spawn -> all stored
+    first_stored: int  # records stored when the first poll saw any
+    machine_cpu_span_s: float  # CPU of every process on the machine, first -> last stored
     load_before: float  # 1-minute load average when spawned: other work on the machine?
     exit_code: int | None
     log: str
@@ -62,7 +68,27 @@ class Measurement:
         out["events_per_s_span"] = self.rate(self.span_s)
         out["events_per_s_db_span"] = self.rate(self.db_span_s)
         out["cpu_us_per_event"] = 1e6 * self.cpu_s / self.events if self.events else 0.0
+        out["machine_cpu_us_per_event"] = self.machine_cpu_us_per_event
+        out["cores_busy"] = self.cores_busy
         return out
+
+    @property
+    def machine_cpu_us_per_event(self) -> float:
+        """Every process's CPU per event stored, from first to last (start-up excluded)."""
+        stored = self.events - self.first_stored
+        return 1e6 * self.machine_cpu_span_s / stored if stored > 0 else 0.0
+
+    @property
+    def cores_busy(self) -> float:
+        return self.machine_cpu_span_s / self.span_s if self.span_s > 0 else 0.0
+
+
+def machine_cpu_s() -> float:
+    """CPU seconds every process on the machine has used since boot: user and system time,
+    interrupts included; idle, I/O wait and a virtual machine's stolen time are not work."""
+    times = psutil.cpu_times()
+    return float(sum(getattr(times, name, 0.0)
+                     for name in ("user", "nice", "system", "irq", "softirq")))
 
 
 class ConsumerFailed(RuntimeError):
@@ -158,6 +184,8 @@ async def measure(
     sampler = asyncio.create_task(_sample(proc.pid, done))
     load_before = os.getloadavg()[0]
     first_seen: float | None = None
+    first_stored = 0
+    cpu_at_first = cpu_at_last = 0.0
     covered = 0
     try:
         tick = 0
@@ -165,10 +193,11 @@ async def measure(
             covered = int(await conn.fetchval(progress_sql, group, topic))
             now = time.perf_counter()
             if covered and first_seen is None:
-                first_seen = now
+                first_seen, first_stored, cpu_at_first = now, covered, machine_cpu_s()
                 if profile_path is not None:
                     profiler = await _start_profiler(proc.pid, profile_path)
             if covered >= expected:
+                cpu_at_last = machine_cpu_s()
                 break
             if proc.returncode is not None:
                 raise ConsumerFailed(f"{argv[2]} exited with {proc.returncode}; see {log_path}")
@@ -210,6 +239,8 @@ async def measure(
         db_span_s=float(db_span or 0.0),
         peak_rss_mb=peak_mb,
         cpu_s=cpu_s,
+        first_stored=first_stored,
+        machine_cpu_span_s=cpu_at_last - cpu_at_first,
         load_before=load_before,
         exit_code=exit_code,
         log=str(log_path),

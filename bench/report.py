@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -120,6 +121,26 @@ def workload_table(result: WorkloadResult) -> Table:
         f"{1e6 * bare.cpu_s / w.events:,.0f}",
         "",
     )
+    table.add_row(
+        "machine CPU µs/event, first → last stored (consumer, PostgreSQL, broker)",
+        f"{ingest.machine_cpu_us_per_event:,.0f}",
+        f"{bare.machine_cpu_us_per_event:,.0f}",
+        "",
+    )
+    cores = os.cpu_count() or 1
+    table.add_row(
+        f"cores busy, first → last stored (of {cores})",
+        f"{ingest.cores_busy:.2f}",
+        f"{bare.cores_busy:.2f}",
+        "",
+    )
+    ceiling = cpu_bound_rate(ingest, cores)
+    table.add_row(
+        "events/s with every core busy (cores ÷ machine CPU per event); ratio: its best",
+        f"{ceiling:,.0f}",
+        f"{cpu_bound_rate(bare, cores):,.0f}",
+        f"≤ {ceiling / bare.rate(bare.span_s):.2f}" if bare.span_s > 0 else "",
+    )
     table.add_row("seconds, spawn → all stored", f"{ingest.total_s:.2f}", f"{bare.total_s:.2f}", "")
     table.add_row(
         "seconds, spawn → first stored", f"{ingest.first_row_s:.2f}", f"{bare.first_row_s:.2f}", ""
@@ -140,6 +161,13 @@ def workload_table(result: WorkloadResult) -> Table:
         "",
     )
     return table
+
+
+def cpu_bound_rate(measured: Measurement, cores: int) -> float:
+    """The rate a consumer would reach were it to keep every core busy at its measured CPU
+    per event: an upper bound, since no pipeline of processes overlaps perfectly."""
+    per_event = measured.machine_cpu_us_per_event
+    return cores * 1e6 / per_event if per_event > 0 else 0.0
 
 
 def print_result(console: Console, result: WorkloadResult) -> None:
