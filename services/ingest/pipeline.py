@@ -25,12 +25,20 @@ class StorePipeline:
     committed, because judging reads what that one wrote; and it is not stored at all if the
     batch before it failed, because its offsets would skip that batch's records. One
     transaction per batch, with its offsets.
+
+    A failure is final: every later ``submit`` and ``drain`` raises it, and ``on_failure``
+    hears of it once, as soon as it happens, so the owner can stop reading instead of
+    reading on and storing nothing.
     """
 
-    def __init__(self, depth: int = DEPTH) -> None:
+    def __init__(
+        self, depth: int = DEPTH, on_failure: Callable[[BaseException], None] | None = None
+    ) -> None:
         if depth < 1:
             raise ValueError("a pipeline holds at least one batch")
         self.depth = depth
+        self.failure: BaseException | None = None
+        self._on_failure = on_failure
         self._in_flight: deque[asyncio.Task[None]] = deque()
 
     async def submit(
@@ -39,6 +47,8 @@ class StorePipeline:
         """Start parsing a batch now and store it after the batches before it; wait first
         while the pipeline is full. A failure of an earlier batch is raised here."""
         try:
+            if self.failure is not None:
+                raise self.failure
             while len(self._in_flight) >= self.depth:
                 await self._in_flight.popleft()
         except BaseException:
@@ -50,9 +60,19 @@ class StorePipeline:
         # batch), and every timer scheduled under it keeps it alive. asyncpg schedules one
         # per connection release (its 300 s idle timeout); cancelled, it stays in the loop's
         # heap with its context, and held about a hundred batches (+100 MB RSS).
-        self._in_flight.append(asyncio.create_task(
+        task = asyncio.create_task(
             _after(previous, parsing, storing), context=contextvars.Context()
-        ))
+        )
+        task.add_done_callback(self._note_failure)
+        self._in_flight.append(task)
+
+    def _note_failure(self, task: asyncio.Task[None]) -> None:
+        error = None if task.cancelled() else task.exception()
+        if error is None or self.failure is not None:
+            return
+        self.failure = error
+        if self._on_failure is not None:
+            self._on_failure(error)
 
     async def drain(self) -> None:
         """Wait until every batch submitted is stored or failed; raise the first failure
@@ -61,6 +81,8 @@ class StorePipeline:
         for outcome in await asyncio.gather(*tasks, return_exceptions=True):
             if isinstance(outcome, BaseException):
                 raise outcome
+        if self.failure is not None:
+            raise self.failure
 
 
 async def _after(

@@ -128,3 +128,51 @@ async def test_a_failure_stops_the_next_submit_without_starting_its_parse() -> N
 def test_a_pipeline_holds_at_least_one_batch() -> None:
     with pytest.raises(ValueError, match="at least one batch"):
         StorePipeline(depth=0)
+
+
+async def test_once_a_batch_failed_every_later_submit_is_refused() -> None:
+    """Even with nothing left in hand (depth 1: the failed batch was taken out by the
+    submit that raised), a later batch must not be stored past the failed one's records."""
+    stored: list[int] = []
+
+    async def store(batch: int) -> None:
+        if batch == 1:
+            raise RuntimeError("batch 1 could not be stored")
+        stored.append(batch)
+
+    async def parse(batch: int) -> int:
+        return batch
+
+    pipeline = StorePipeline(depth=1)
+    await pipeline.submit(parse(1), store)
+    for batch in (2, 3, 4):
+        with pytest.raises(RuntimeError, match="batch 1 could not be stored"):
+            await pipeline.submit(parse(batch), store)
+    with pytest.raises(RuntimeError, match="batch 1 could not be stored"):
+        await pipeline.drain()
+    assert stored == []
+
+
+async def test_the_first_failure_is_reported_once_as_soon_as_it_happens() -> None:
+    """The ingest stops on it, instead of reading on and storing nothing."""
+    failures: list[str] = []
+    reported = asyncio.Event()
+
+    def on_failure(error: BaseException) -> None:
+        failures.append(str(error))
+        reported.set()
+
+    async def store(batch: int) -> None:
+        raise RuntimeError(f"batch {batch} could not be stored")
+
+    async def parse(batch: int) -> int:
+        return batch
+
+    pipeline = StorePipeline(depth=3, on_failure=on_failure)
+    for batch in (1, 2, 3):
+        await pipeline.submit(parse(batch), store)
+    async with asyncio.timeout(WAIT_S):
+        await reported.wait()
+    with pytest.raises(RuntimeError, match="batch 1 could not be stored"):
+        await pipeline.drain()
+    assert failures == ["batch 1 could not be stored"]
