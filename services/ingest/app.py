@@ -118,10 +118,12 @@ def add_ingest_subscriber(
     publish_rejection: PublishRejection,
     stats: IngestStats,
     parser: ParsePool,
+    on_failure: Callable[[BaseException], None] | None = None,
 ) -> StorePipeline:
     """Register the batch subscriber on ``broker``; refusals go to ``publish_rejection``.
 
-    Returns the pipeline holding the batches in hand, for the caller to drain on stop.
+    Returns the pipeline holding the batches in hand, for the caller to drain on stop;
+    ``on_failure`` hears of the first batch that could not be stored.
     """
     listener = SeekToStoredOffsets(pool, settings.consumer_group, settings.topic_billing)
     subscriber = broker.subscriber(
@@ -143,7 +145,7 @@ def add_ingest_subscriber(
     )
     listener.subscriber = subscriber
 
-    pipeline = StorePipeline()
+    pipeline = StorePipeline(on_failure=on_failure)
 
     async def store(records: list[InboundRecord], msg: Any, parsed: list[Parsed]) -> None:
         result = await retry_until_stored(
@@ -194,7 +196,13 @@ async def run_ingest(
     stop: asyncio.Event,
     stats: IngestStats | None = None,
 ) -> IngestStats:
-    """Consume until ``stop`` is set, then finish the batches in hand and leave the group."""
+    """Consume until ``stop`` is set, then finish the batches in hand and leave the group.
+
+    A batch that fails for any reason but the database's (those are retried until stored)
+    stops the ingest and is raised here: nothing after it can be stored without skipping
+    its records, so a service that read on would only look alive. Restarted, the ingest
+    resumes at the offsets stored.
+    """
     tune_garbage_collector()
     assert settings.kafka_bootstrap
     # The DLQ producer outlives the broker: the batches in hand may still refuse a message
@@ -205,8 +213,15 @@ async def run_ingest(
         broker = build_broker(settings)
         parser = ParsePool(settings.parse_workers, settings.max_message_bytes)
         try:
+            def stop_reading(error: BaseException) -> None:
+                log.error("a batch could not be stored (%s: %s); the ingest stops, and "
+                          "resumes at the stored offsets when started again",
+                          type(error).__name__, error)
+                stop.set()
+
             pipeline = add_ingest_subscriber(
-                broker, settings, pool, dlq_sender(dlq, settings.topic_dlq), stats, parser
+                broker, settings, pool, dlq_sender(dlq, settings.topic_dlq), stats, parser,
+                on_failure=stop_reading,
             )
             async with broker:
                 await broker.start()
