@@ -103,15 +103,24 @@ def _serve(ingest: bool, publisher: bool, api: bool) -> None:
 
 
 async def run_parts(parts: dict[str, Coroutine[Any, Any, Any]], stop: asyncio.Event) -> None:
-    """Run every part until ``stop``; if one fails, stop the others and raise its error."""
+    """Run every part until ``stop``; if one fails, stop the others gracefully (they finish
+    what they have in hand, as on SIGTERM) and raise its error."""
     tasks = [asyncio.create_task(coro, name=name) for name, coro in parts.items()]
     try:
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        first: BaseException | None = None
         for task in done:
+            first = first or task.exception()
             if task.exception() is not None:
                 log.error("%s failed; stopping the others", task.get_name())
                 stop.set()
-        await asyncio.gather(*tasks)
+        for task, outcome in zip(tasks, await asyncio.gather(*tasks, return_exceptions=True),
+                                 strict=True):
+            if isinstance(outcome, BaseException) and outcome is not first:
+                log.error("%s failed while stopping: %r", task.get_name(), outcome)
+                first = first or outcome
+        if first is not None:
+            raise first
     finally:
         for task in tasks:
             task.cancel()
