@@ -12,21 +12,23 @@ from services.cli.pipeline import run_parts
 WAIT_S = 5.0
 
 
+async def run_until(stop: asyncio.Event, name: str, finished: list[str]) -> None:
+    """A part that, asked to stop, takes a few steps to finish what it has in hand."""
+    await stop.wait()
+    for _ in range(5):
+        await asyncio.sleep(0)  # a step of work, not a wait for something
+    finished.append(name)
+
+
 async def test_a_failed_part_stops_the_others_and_its_error_is_raised() -> None:
     stop = asyncio.Event()
     stopped_cleanly: list[str] = []
 
-    async def runs_until_stopped(name: str) -> None:
-        await stop.wait()
-        for _ in range(5):  # a graceful stop takes a few steps: finishing what is in hand
-            await asyncio.sleep(0)
-        stopped_cleanly.append(name)
-
     async def fails() -> None:
         raise RuntimeError("a batch could not be stored")
 
-    parts = {"publisher": runs_until_stopped("publisher"), "ingest": fails(),
-             "api": runs_until_stopped("api")}
+    parts = {"publisher": run_until(stop, "publisher", stopped_cleanly), "ingest": fails(),
+             "api": run_until(stop, "api", stopped_cleanly)}
     with pytest.raises(RuntimeError, match="a batch could not be stored"):
         async with asyncio.timeout(WAIT_S):
             await run_parts(parts, stop)
@@ -38,12 +40,9 @@ async def test_parts_stopped_on_request_end_without_error() -> None:
     stop = asyncio.Event()
     finished: list[str] = []
 
-    async def runs_until_stopped(name: str) -> None:
-        await stop.wait()
-        finished.append(name)
-
     running = asyncio.create_task(run_parts(
-        {"ingest": runs_until_stopped("ingest"), "api": runs_until_stopped("api")}, stop))
+        {"ingest": run_until(stop, "ingest", finished), "api": run_until(stop, "api", finished)},
+        stop))
     stop.set()
     async with asyncio.timeout(WAIT_S):
         await running

@@ -4,6 +4,7 @@ and nothing is stored after a batch that failed."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -45,6 +46,22 @@ class Steps:
     async def until(self, entry: str) -> None:
         async with asyncio.timeout(WAIT_S), self.changed:
             await self.changed.wait_for(lambda: entry in self.log)
+
+
+async def as_parsed(batch: int) -> int:
+    """A parse that is done at once."""
+    return batch
+
+
+def storing_all_but_batch_1(stored: list[int]) -> Callable[[int], Awaitable[None]]:
+    """A store that fails for batch 1 and notes every other batch it stores."""
+
+    async def store(batch: int) -> None:
+        if batch == 1:
+            raise RuntimeError("batch 1 could not be stored")
+        stored.append(batch)
+
+    return store
 
 
 async def test_batches_are_parsed_ahead_and_stored_in_the_order_they_came() -> None:
@@ -89,19 +106,11 @@ async def test_a_full_pipeline_takes_the_next_batch_when_its_oldest_is_stored() 
 
 async def test_nothing_is_stored_after_a_batch_that_failed() -> None:
     stored: list[int] = []
-
-    async def store(batch: int) -> None:
-        if batch == 1:
-            raise RuntimeError("batch 1 could not be stored")
-        stored.append(batch)
-
-    async def parse(batch: int) -> int:
-        return batch
+    store = storing_all_but_batch_1(stored)
 
     pipeline = StorePipeline(depth=3)
-    await pipeline.submit(parse(0), store)
-    await pipeline.submit(parse(1), store)
-    await pipeline.submit(parse(2), store)
+    for batch in (0, 1, 2):
+        await pipeline.submit(as_parsed(batch), store)
 
     with pytest.raises(RuntimeError, match="batch 1 could not be stored"):
         await pipeline.drain()
@@ -134,20 +143,13 @@ async def test_once_a_batch_failed_every_later_submit_is_refused() -> None:
     """Even with nothing left in hand (depth 1: the failed batch was taken out by the
     submit that raised), a later batch must not be stored past the failed one's records."""
     stored: list[int] = []
-
-    async def store(batch: int) -> None:
-        if batch == 1:
-            raise RuntimeError("batch 1 could not be stored")
-        stored.append(batch)
-
-    async def parse(batch: int) -> int:
-        return batch
+    store = storing_all_but_batch_1(stored)
 
     pipeline = StorePipeline(depth=1)
-    await pipeline.submit(parse(1), store)
+    await pipeline.submit(as_parsed(1), store)
     for batch in (2, 3, 4):
         with pytest.raises(RuntimeError, match="batch 1 could not be stored"):
-            await pipeline.submit(parse(batch), store)
+            await pipeline.submit(as_parsed(batch), store)
     with pytest.raises(RuntimeError, match="batch 1 could not be stored"):
         await pipeline.drain()
     assert stored == []
@@ -165,12 +167,9 @@ async def test_the_first_failure_is_reported_once_as_soon_as_it_happens() -> Non
     async def store(batch: int) -> None:
         raise RuntimeError(f"batch {batch} could not be stored")
 
-    async def parse(batch: int) -> int:
-        return batch
-
     pipeline = StorePipeline(depth=3, on_failure=on_failure)
     for batch in (1, 2, 3):
-        await pipeline.submit(parse(batch), store)
+        await pipeline.submit(as_parsed(batch), store)
     async with asyncio.timeout(WAIT_S):
         await reported.wait()
     with pytest.raises(RuntimeError, match="batch 1 could not be stored"):
