@@ -108,19 +108,19 @@ async def run_parts(parts: dict[str, Coroutine[Any, Any, Any]], stop: asyncio.Ev
     tasks = [asyncio.create_task(coro, name=name) for name, coro in parts.items()]
     try:
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-        first: BaseException | None = None
-        for task in done:
-            first = first or task.exception()
-            if task.exception() is not None:
-                log.error("%s failed; stopping the others", task.get_name())
-                stop.set()
-        for task, outcome in zip(tasks, await asyncio.gather(*tasks, return_exceptions=True),
-                                 strict=True):
-            if isinstance(outcome, BaseException) and outcome is not first:
+        failed = [task for task in done if task.exception() is not None]
+        for task in failed:
+            log.error("%s failed; stopping the others", task.get_name())
+        if failed:
+            stop.set()
+        outcomes = dict(zip(tasks, await asyncio.gather(*tasks, return_exceptions=True),
+                            strict=True))
+        for task, outcome in outcomes.items():
+            if isinstance(outcome, BaseException) and task not in failed:
                 log.error("%s failed while stopping: %r", task.get_name(), outcome)
-                first = first or outcome
-        if first is not None:
-            raise first
+                failed.append(task)
+        if failed:
+            raise outcomes[failed[0]]  # the first to fail; the others are in the log
     finally:
         for task in tasks:
             task.cancel()
