@@ -11,10 +11,12 @@ import asyncpg
 import pytest
 from aiokafka.structs import ConsumerRecord
 
+from services.cli.pipeline import run_parts
 from services.config import Settings
 from services.ingest.app import run_ingest
 from services.ingest.parse_pool import ParsePool
 from services.kafka_io import message_key
+from services.publisher import run_publisher
 from services.samples import invoices, to_lines
 from tests.helpers import consume_all, produce, wait_until
 from tests.integration.conftest import IngestRunner
@@ -153,22 +155,29 @@ async def test_without_parse_workers_the_ingest_checks_in_its_own_process(
     assert await scalar(pool, "SELECT error_code FROM rejected_messages") == "invalid_json"
 
 
-async def test_a_batch_that_failed_stops_the_ingest_and_nothing_later_is_stored(
-    settings: Settings, pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A batch whose parse fails leaves the store where the batch before it left it (a later
-    batch stored would have moved the offsets past the failed one's records), and the ingest
-    stops by itself with the failure, instead of reading on and storing nothing."""
+@pytest.fixture
+def second_parse_fails(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The ingest's second batch fails in its parse (as a bug would); returns the sizes of
+    the batches handed to the parse, in order."""
     calls: list[int] = []
     real_parse = ParsePool.parse
 
-    async def second_parse_fails(self: ParsePool, records: Any) -> Any:
+    async def parse(self: ParsePool, records: Any) -> Any:
         calls.append(len(records))
         if len(calls) == 2:
             raise RuntimeError("the second batch could not be parsed")
         return await real_parse(self, records)
 
-    monkeypatch.setattr(ParsePool, "parse", second_parse_fails)
+    monkeypatch.setattr(ParsePool, "parse", parse)
+    return calls
+
+
+async def test_a_batch_that_failed_stops_the_ingest_and_nothing_later_is_stored(
+    settings: Settings, pool: asyncpg.Pool, second_parse_fails: list[int]
+) -> None:
+    """A batch whose parse fails leaves the store where the batch before it left it (a later
+    batch stored would have moved the offsets past the failed one's records), and the ingest
+    stops by itself with the failure, instead of reading on and storing nothing."""
     await publish(settings, to_lines(invoices(100, org="US", seed=47)))
     stop = asyncio.Event()
     running = asyncio.create_task(run_ingest(settings.model_copy(
@@ -178,6 +187,30 @@ async def test_a_batch_that_failed_stops_the_ingest_and_nothing_later_is_stored(
         await asyncio.wait_for(running, timeout=60)  # nobody set stop: the ingest did
     assert stop.is_set()
 
-    assert await billing_event_count(pool) == calls[0]
+    first_batch = second_parse_fails[0]
+    assert await billing_event_count(pool) == first_batch
     offsets = await stored_offsets(pool, settings.consumer_group, settings.topic_billing)
-    assert list(offsets.values()) == [calls[0]]  # one org: one partition
+    assert list(offsets.values()) == [first_batch]  # one org: one partition
+
+
+async def test_the_service_stops_every_part_when_the_ingest_fails(
+    settings: Settings, pool: asyncpg.Pool, second_parse_fails: list[int]
+) -> None:
+    """``ledger serve``'s parts: the ingest's failure stops the publisher too (it leaves its
+    loop as on SIGTERM, without error) and is what the service fails with."""
+    assert settings.kafka_bootstrap
+    await publish(settings, to_lines(invoices(100, org="US", seed=48)))
+    stop = asyncio.Event()
+    ingest = run_ingest(settings.model_copy(update={"batch_max_records": 10}), pool, stop)
+    publisher_stopped = asyncio.Event()
+
+    async def publisher() -> None:
+        assert settings.kafka_bootstrap
+        await run_publisher(pool, settings.kafka_bootstrap, settings.topic_journal, stop)
+        publisher_stopped.set()  # not cancelled on the way: its producer closed in order
+
+    with pytest.raises(RuntimeError, match="the second batch could not be parsed"):
+        await asyncio.wait_for(run_parts({"ingest": ingest, "publisher": publisher()}, stop),
+                               timeout=60)
+    assert stop.is_set() and publisher_stopped.is_set()
+    assert await billing_event_count(pool) == second_parse_fails[0]
