@@ -7,8 +7,9 @@ try on a laptop work without any infrastructure.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -24,6 +25,25 @@ class Settings(BaseSettings):
     topic_journal: str = "ledger.journal-entries"
     consumer_group: str = "ledger-ingest"
     http_port: int = 8080
+    #: Address the HTTP API binds: loopback unless told otherwise (compose sets 0.0.0.0).
+    http_host: str = "127.0.0.1"
+    #: Who the CLI records as the actor of a command (default: the OS user).
+    actor: str | None = None
+    #: ``true`` serves ``/metrics`` without a token.
+    metrics_public: bool = False
+
+    # Every Kafka client of the ledger (ingest, DLQ, publisher, replay, admin, status).
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = (
+        "PLAINTEXT")
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = None
+    kafka_ssl_certfile: Path | None = None
+    kafka_ssl_keyfile: Path | None = None
+
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     #: Partitions for the topics the ledger creates itself (operators may pre-create them).
     topic_partitions: int = Field(default=4, gt=0)
 
