@@ -38,6 +38,7 @@ UNAVAILABLE: tuple[type[Exception], ...] = (
     asyncpg.ConnectionDoesNotExistError,
 )
 KAFKA_SETTING = "LEDGER_KAFKA_BOOTSTRAP"
+DATABASE_SETTING = "LEDGER_DATABASE_URL"
 
 
 class _Options:
@@ -123,6 +124,9 @@ def as_ledger_error(error: Exception) -> LedgerError | None:
         detail = str(error).removeprefix("KafkaConnectionError: ")
         return LedgerError(UNAVAILABLE_CODE, f"{KAFKA_SETTING}: no Kafka broker answers: "
                                              f"{detail}")
+    if isinstance(error, asyncpg.CannotConnectNowError | asyncpg.ConnectionDoesNotExistError):
+        return LedgerError(UNAVAILABLE_CODE, f"{DATABASE_SETTING}: PostgreSQL went away: "
+                                             f"{type(error).__name__}: {error}")
     if isinstance(error, UNAVAILABLE):
         return LedgerError(UNAVAILABLE_CODE, f"{type(error).__name__}: {error}")
     return None

@@ -1,4 +1,4 @@
-"""Properties of journal runs over random transaction sets (DOMAIN.md §1 and §3).
+"""Properties of journal runs over random transaction sets (docs/domain.md §1 and §3).
 
 For any mix of types, currencies, signed amounts, accounts, segments, statuses and dates over
 April and May, and any sequence of runs and entry cancellations:
