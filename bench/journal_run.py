@@ -134,7 +134,8 @@ async def append_batch(pool: asyncpg.Pool, events: list[log.NewEvent]) -> None:
 
 
 async def load(urls: dict[str, str], transactions: int, lines: int, batch: int) -> dict[str, float]:
-    pools = {name: await create_pool(url, max_size=1) for name, url in urls.items()}
+    pools = {name: await create_pool(url, max_size=1, run_migrations=True)
+             for name, url in urls.items()}
     timings: dict[str, float] = {}
     try:
         for pool in pools.values():

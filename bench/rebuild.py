@@ -135,7 +135,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     try:
         sep = "&" if "?" in args.database_url else "?"
         url = f"{args.database_url}{sep}search_path={schema}"
-        pool = await create_pool(url, max_size=2)
+        pool = await create_pool(url, max_size=2, run_migrations=True)
         try:
             loaded = await load(pool, args.events, console)
             events = int(loaded["events"])

@@ -1,22 +1,47 @@
 """Configuration from the environment (``LEDGER_`` prefix, ``.env`` read too).
 
 Unset URLs mean "start the embedded server": that is how ``ledger demo`` and a first
-try on a laptop work without any infrastructure.
+try on a laptop work without any infrastructure. Because an unset URL has that effect, a
+mistyped one must not go unnoticed: ``load_settings`` refuses every ``LEDGER_*`` variable
+that is not a setting (docs/contract.md §1), and every invalid value, naming the variable.
+
+Secrets (the database URL, which carries its password, and the SASL password) are
+``SecretStr``: they print as ``**********`` in a repr, a log line or a ``model_dump``;
+code that connects asks for ``get_secret_value()``.
 """
 
 from __future__ import annotations
 
+import difflib
+import os
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, get_args
+from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from dotenv import dotenv_values
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+
+from services.errors import RejectedInput
+
+PREFIX = "LEDGER_"
+
+#: ``LEDGER_*`` names that are not settings but belong to the test and benchmark harnesses
+#: (they choose the servers a test or bench run uses); known, so they are not refused.
+HARNESS_VARIABLES = frozenset({
+    "LEDGER_TEST_DATABASE_URL",
+    "LEDGER_TEST_KAFKA_BOOTSTRAP",
+    "LEDGER_BENCH_DATABASE_URL",
+    "LEDGER_BENCH_KAFKA_BOOTSTRAP",
+})
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LEDGER_", env_file=".env", extra="ignore")
 
-    database_url: str | None = None
+    #: Secret: the URL carries the password (see ``database_dsn`` and ``redacted_url``).
+    database_url: SecretStr | None = None
     kafka_bootstrap: str | None = None
     data_dir: Path = Path(".ledger")
 
@@ -58,6 +83,117 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=4, gt=0)
 
 
-def load_settings(**overrides: object) -> Settings:
-    """Settings from the environment, with explicit overrides winning (CLI flags, tests)."""
-    return Settings(**overrides)  # type: ignore[arg-type]
+    def database_dsn(self) -> str:
+        """The PostgreSQL URL with its password, for connecting (never for printing)."""
+        if self.database_url is None:
+            raise RuntimeError("LEDGER_DATABASE_URL is unset and no embedded server was started")
+        return self.database_url.get_secret_value()
+
+
+    @field_validator("database_url", "kafka_bootstrap")
+    @classmethod
+    def _set_means_not_empty(cls, value: SecretStr | str | None) -> SecretStr | str | None:
+        """``LEDGER_DATABASE_URL=`` (say, from an unset shell variable) is a mistake, not a
+        request for the embedded server: that is asked for by leaving the variable unset."""
+        text = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if text is not None and not text.strip():
+            raise ValueError("set but empty (unset it to use the embedded server)")
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_in_any_case(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+
+def _is_secret(annotation: Any) -> bool:
+    return annotation is SecretStr or SecretStr in get_args(annotation)
+
+
+#: Settings whose values are never shown, not even in an error message.
+SECRET_SETTINGS = frozenset(
+    name for name, field in Settings.model_fields.items() if _is_secret(field.annotation))
+
+
+class SettingRefused(RejectedInput):
+    """A ``LEDGER_*`` variable that is not a setting, or a setting with an invalid value."""
+
+
+def variable_name(field: str) -> str:
+    """The environment variable of a setting: ``http_port`` -> ``LEDGER_HTTP_PORT``."""
+    return f"{PREFIX}{field.upper()}"
+
+
+def known_variables() -> frozenset[str]:
+    """Every ``LEDGER_*`` name the ledger or its harnesses read."""
+    return frozenset(variable_name(f) for f in Settings.model_fields) | HARNESS_VARIABLES
+
+
+def unknown_variables(names: Iterable[str]) -> dict[str, str]:
+    """Each ``LEDGER_*`` name (any case, as pydantic-settings reads them) that is not a known
+    variable, with the closest known name."""
+    known = known_variables()
+    found: dict[str, str] = {}
+    for name in names:
+        upper = name.upper()
+        if upper.startswith(PREFIX) and upper not in known:
+            closest = difflib.get_close_matches(upper, known, n=1, cutoff=0.0)
+            found[name] = closest[0] if closest else ""
+    return found
+
+
+def refuse_unknown_variables(environ: Mapping[str, str], env_file: Path | None) -> None:
+    """Raise ``SettingRefused`` (code ``setting_unknown``) naming every ``LEDGER_*`` variable
+    of the environment or of ``env_file`` that is not known, and its closest known name."""
+    names = list(environ)
+    if env_file is not None and env_file.is_file():
+        names += [name for name in dotenv_values(env_file) if name not in environ]
+    unknown = unknown_variables(names)
+    if not unknown:
+        return
+    where = f" (from the environment or {env_file})" if env_file is not None else ""
+    listed = "; ".join(f"{name} is not a setting (did you mean {closest}?)"
+                       for name, closest in sorted(unknown.items()))
+    raise SettingRefused(
+        "setting_unknown",
+        f"{listed}{where}: an unknown LEDGER_* variable is refused so that a typo never "
+        "falls back to a default such as an empty embedded ledger",
+    )
+
+
+def _invalid_values(error: ValidationError) -> SettingRefused:
+    """One line per invalid setting, naming its variable; a secret's value is never shown."""
+    problems = []
+    for detail in error.errors():
+        field = str(detail["loc"][0]) if detail["loc"] else ""
+        problem = f"{variable_name(field)}: {detail['msg'].removeprefix('Value error, ')}"
+        if field not in SECRET_SETTINGS and detail.get("input") is not None:
+            problem += f" (got {detail['input']!r})"
+        problems.append(problem)
+    return SettingRefused("setting_invalid", "; ".join(problems))
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment and ``.env``, with explicit overrides winning.
+
+    Refuses (``SettingRefused``, exit 2) an unknown ``LEDGER_*`` variable and an invalid
+    value, before anything starts: no embedded server, no connection.
+    """
+    env_file = Settings.model_config.get("env_file")
+    refuse_unknown_variables(os.environ, Path(str(env_file)) if env_file else None)
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        raise _invalid_values(error) from None
+    except SettingsError as error:  # a value pydantic-settings could not even decode
+        raise SettingRefused("setting_invalid", str(error)) from None
+
+
+def redacted_url(url: str) -> str:
+    """``url`` with its password replaced by ``***`` (for messages that must show a URL)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))

@@ -91,7 +91,6 @@ def settings(database_url: str, kafka_bootstrap: str, topics: Topics, tmp_path: 
 @pytest.fixture
 async def pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
     """A migrated pool on this test's schema."""
-    assert settings.database_url
-    pool = await create_pool(settings.database_url, max_size=4)
+    pool = await create_pool(settings.database_dsn(), max_size=4, run_migrations=True)
     yield pool
     await pool.close()

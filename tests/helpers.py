@@ -15,6 +15,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from aiokafka.structs import RecordMetadata
+from pydantic import SecretStr
 
 from services.config import Settings
 
@@ -193,6 +194,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
     for name, value in settings.model_dump().items():
         if value is None:
             continue
+        if isinstance(value, SecretStr):  # the child needs the real value
+            value = value.get_secret_value()
         text = json.dumps(value) if isinstance(value, dict | list) else str(value)
         env[f"LEDGER_{name.upper()}"] = text
     return env

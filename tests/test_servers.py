@@ -113,7 +113,7 @@ def test_settings_fixture_and_env(
     assert settings.consumer_group == topics.group
     assert settings.data_dir == tmp_path
     env = settings_env(settings)
-    assert env["LEDGER_DATABASE_URL"] == settings.database_url
+    assert env["LEDGER_DATABASE_URL"] == settings.database_dsn()
     assert env["LEDGER_KAFKA_BOOTSTRAP"] == settings.kafka_bootstrap
     assert env["LEDGER_SESSION_TIMEOUT_MS"] == "2000"
     assert all(key.startswith("LEDGER_") for key in env)
@@ -254,7 +254,7 @@ def test_resolved_servers_fills_only_unset_urls(tmp_path: Path) -> None:
     with resolved_servers(unset) as resolved:
         assert resolved.database_url and resolved.kafka_bootstrap
         assert unset.database_url is None  # a copy
-        assert run_in_thread(fetchval(resolved.database_url, "select 1")) == 1
+        assert run_in_thread(fetchval(resolved.database_dsn(), "select 1")) == 1
         host, _, port = resolved.kafka_bootstrap.rpartition(":")
         assert kafka_metadata(host, int(port))
         records = [

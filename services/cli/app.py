@@ -1,9 +1,13 @@
-"""The ``ledger`` command line (CONTRACT.md §3): every command, assembled into one Typer app."""
+"""The ``ledger`` command line (docs/contract.md §3): every command, assembled into one Typer
+app."""
 
 from __future__ import annotations
 
-from services.cli import demo, journal_cmds, ops_cmds, pipeline, setup_cmds
-from services.cli.output import LedgerTyper
+import typer
+
+from services.cli import demo, journal_cmds, migrate_cmd, ops_cmds, pipeline, setup_cmds
+from services.cli.output import LedgerTyper, set_debug
+from services.logs import quiet_library_logs
 
 app = LedgerTyper(
     name="ledger",
@@ -12,6 +16,16 @@ app = LedgerTyper(
     pretty_exceptions_enable=False,
 )
 
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show the traceback of every error."),
+) -> None:
+    set_debug(debug)
+    quiet_library_logs()
+
+
+app.command("migrate")(migrate_cmd.migrate_command)
 app.command()(pipeline.publish)
 app.command()(pipeline.serve)
 app.command()(pipeline.status)

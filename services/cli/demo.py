@@ -36,6 +36,7 @@ import asyncpg
 import typer
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from pydantic import SecretStr
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -62,6 +63,7 @@ from services.publisher import run_publisher
 from services.reports import pending_report
 from services.samples import to_lines
 from services.samples.documents import DEMO_MONTHS, DEMO_SCOPES, demo_events
+from services.store.connect import connect
 from services.store.pool import create_pool
 
 ORGS = ("US", "EU")
@@ -119,8 +121,8 @@ class _OffStdout(logging.Filter):
 def isolated(configured: Settings, servers: Settings, tag: str) -> Settings:
     """The demo's own schema; its own topics and group on a configured broker; quick group
     joins on the embedded one (Tansu takes half the session timeout to form a group)."""
-    assert servers.database_url
-    update: dict[str, Any] = {"database_url": with_search_path(servers.database_url, tag)}
+    update: dict[str, Any] = {
+        "database_url": SecretStr(with_search_path(servers.database_dsn(), tag))}
     if configured.kafka_bootstrap:
         update |= {
             "topic_billing": f"{servers.topic_billing}.{tag}",
@@ -171,9 +173,9 @@ class Demo:
         self.settings = settings
         self.tag = tag
         self.show = show
-        assert settings.kafka_bootstrap and servers.database_url
+        assert settings.kafka_bootstrap
         self.bootstrap: str = settings.kafka_bootstrap
-        self.server_url: str = servers.database_url
+        self.server_url: str = servers.database_dsn()
         self.external_kafka = external_kafka
 
     @property
@@ -182,14 +184,14 @@ class Demo:
         return [s.topic_billing, s.topic_dlq, s.topic_journal]
 
     async def run(self, keep: bool) -> dict[str, Any]:
-        admin = await asyncpg.connect(self.server_url)
+        admin = await connect(self.server_url)
         try:
             await admin.execute(f'CREATE SCHEMA "{self.tag}"')
             try:
                 await topics(self.bootstrap, self.topics,
                              partitions=self.settings.topic_partitions)
-                assert self.settings.database_url
-                pool = await create_pool(self.settings.database_url, max_size=4)
+                pool = await create_pool(self.settings.database_dsn(), max_size=4,
+                                         run_migrations=True)
                 try:
                     return await self.steps(pool) | {"schema": self.tag, "kept": keep}
                 finally:

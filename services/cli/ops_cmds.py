@@ -147,11 +147,10 @@ def verify_command(
     """Re-derive journals from the log and check every invariant; exit 1 on a violation."""
 
     async def work(settings: Settings, _pool: asyncpg.Pool) -> dict[str, Any]:
-        assert settings.database_url
         with progress(as_json) as bar:
             task = bar.add_task("folding the log", total=None)
             return await verify_ledger(
-                settings.database_url, outbox_max_age_minutes=outbox_max_age,
+                settings.database_dsn(), outbox_max_age_minutes=outbox_max_age,
                 on_progress=lambda done, total: bar.update(task, completed=done, total=total))
 
     result = run_with_store(work)

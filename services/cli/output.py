@@ -17,6 +17,7 @@ import asyncpg
 import typer
 from aiokafka.errors import KafkaConnectionError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from services.errors import LedgerError
@@ -36,6 +37,19 @@ UNAVAILABLE: tuple[type[Exception], ...] = (
     asyncpg.CannotConnectNowError,
     asyncpg.ConnectionDoesNotExistError,
 )
+KAFKA_SETTING = "LEDGER_KAFKA_BOOTSTRAP"
+DATABASE_SETTING = "LEDGER_DATABASE_URL"
+
+
+class _Options:
+    #: ``ledger --debug``: tracebacks for every error, expected ones included.
+    debug = False
+
+
+def set_debug(on: bool) -> None:
+    """Called by the root command with its ``--debug`` flag."""
+    _Options.debug = on
+
 
 JSON_OPTION = typer.Option(False, "--json", help="Print one JSON document on stdout.")
 
@@ -67,10 +81,12 @@ def table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:
 
 
 def handles_errors(as_json_param: str = "as_json") -> Callable[[Callable[P, R]], Callable[P, R]]:
-    """Turn a LedgerError into its exit code and message (JSON error object with --json).
+    """Turn a LedgerError into its exit code and one line (JSON error object with --json).
 
-    Anything else is a failure (exit 1): its traceback goes to stderr and, with --json, stdout
-    still gets exactly one document, ``{"error": {"code": "failure", ...}}``.
+    Servers that cannot be reached are ``unavailable`` (exit 1), in one line naming the
+    setting when it is known, without a traceback. Anything else is a failure (exit 1): its
+    traceback goes to stderr and, with --json, stdout still gets exactly one document,
+    ``{"error": {"code": "failure", ...}}``. ``ledger --debug`` shows every traceback.
     """
 
     def decorate(fn: Callable[P, R]) -> Callable[P, R]:
@@ -78,31 +94,42 @@ def handles_errors(as_json_param: str = "as_json") -> Callable[[Callable[P, R]],
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
             try:
                 return fn(*args, **kwargs)
-            except LedgerError as error:
-                if kwargs.get(as_json_param):
-                    print_json(error.to_dict())
-                else:
-                    err_console.print(
-                        f"[red]error[/red] [bold]{error.code}[/bold]: {error.message}"
-                    )
-                raise typer.Exit(error.exit_code) from error
             except (typer.Exit, typer.Abort, typer.TyperException):
                 raise
             except Exception as error:
-                unavailable = isinstance(error, UNAVAILABLE)
-                if not unavailable:
-                    traceback.print_exc(file=sys.stderr)
-                failure = LedgerError(UNAVAILABLE_CODE if unavailable else FAILURE,
-                                      f"{type(error).__name__}: {error}")
+                known = as_ledger_error(error)
+                if _Options.debug or known is None:
+                    traceback.print_exception(error, file=sys.stderr)
+                answer = known or LedgerError(FAILURE, f"{type(error).__name__}: {error}")
                 if kwargs.get(as_json_param):
-                    print_json(failure.to_dict())
+                    print_json(answer.to_dict())
                 else:
-                    err_console.print(f"[red]failed[/red]: {failure.message}")
-                raise typer.Exit(failure.exit_code) from error
+                    prefix = ("[red]error[/red] [bold]" + answer.code + "[/bold]"
+                              if isinstance(error, LedgerError) else "[red]failed[/red]")
+                    # one line however long: no wrapping at the (non-)terminal's width
+                    err_console.print(f"{prefix}: {escape(answer.message)}",
+                                      soft_wrap=True, highlight=False)
+                raise typer.Exit(answer.exit_code) from error
 
         return wrapper
 
     return decorate
+
+
+def as_ledger_error(error: Exception) -> LedgerError | None:
+    """The error to answer with, if ``error`` is an expected one (no traceback needed)."""
+    if isinstance(error, LedgerError):
+        return error
+    if isinstance(error, KafkaConnectionError):
+        detail = str(error).removeprefix("KafkaConnectionError: ")
+        return LedgerError(UNAVAILABLE_CODE, f"{KAFKA_SETTING}: no Kafka broker answers: "
+                                             f"{detail}")
+    if isinstance(error, asyncpg.CannotConnectNowError | asyncpg.ConnectionDoesNotExistError):
+        return LedgerError(UNAVAILABLE_CODE, f"{DATABASE_SETTING}: PostgreSQL went away: "
+                                             f"{type(error).__name__}: {error}")
+    if isinstance(error, UNAVAILABLE):
+        return LedgerError(UNAVAILABLE_CODE, f"{type(error).__name__}: {error}")
+    return None
 
 
 class LedgerTyper(typer.Typer):

@@ -26,6 +26,7 @@ from services.embedded import resolved_servers
 from services.errors import NotFound
 from services.ingest.app import install_stop_signals, run_ingest
 from services.kafka_io import publish_values
+from services.logs import configure_logging
 from services.publisher import run_publisher
 from services.status import status_report
 
@@ -75,10 +76,8 @@ def serve(
 @handles_errors()
 def _serve(ingest: bool, publisher: bool, api: bool) -> None:
     everything = not (ingest or publisher or api)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s"
-    )
-    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    settings = load_settings()
+    configure_logging(settings)
 
     async def work(settings: Settings, pool: asyncpg.Pool) -> None:
         stop = asyncio.Event()
@@ -99,7 +98,7 @@ def _serve(ingest: bool, publisher: bool, api: bool) -> None:
         await run_parts(parts, stop)
         log.info("stopped")
 
-    run_with_store(work)
+    run_with_store(work, migrate=True, settings=settings)  # serve migrates at start
 
 
 async def run_parts(parts: dict[str, Coroutine[Any, Any, Any]], stop: asyncio.Event) -> None:

@@ -19,15 +19,19 @@ second process gets the same URL and leaves stopping it to the owner. On Linux t
 also get a parent-death signal, so they go away even when the parent is killed with SIGKILL.
 
 ``resolved_servers(settings)`` is what the CLI uses: it fills ``database_url`` and
-``kafka_bootstrap`` from embedded servers when they are unset.
+``kafka_bootstrap`` from embedded servers when they are unset, and says so on stderr, once
+(docs/contract.md §1): an operator who meant to use their own servers must notice.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
+
+from pydantic import SecretStr
 
 from services.config import Settings
 from services.embedded.postgres import PostgresSpec
@@ -43,6 +47,7 @@ from services.embedded.tansu import TansuSpec, kafka_metadata
 __all__ = [
     "EmbeddedServerError",
     "embedded_kafka",
+    "embedded_notice",
     "embedded_postgres",
     "free_port",
     "kafka_metadata",
@@ -74,17 +79,42 @@ def embedded_kafka(data_dir: Path, port: int | None = None) -> Iterator[str]:
         yield bootstrap
 
 
+def embedded_notice(data_dir: Path, *, postgres: bool, kafka: bool) -> str:
+    """The one stderr line of a command that starts embedded servers."""
+    where = data_dir.resolve()
+    if postgres and kafka:
+        return (f"starting embedded PostgreSQL and Kafka-compatible broker (data in {where}; "
+                "the broker keeps messages in memory); set LEDGER_DATABASE_URL and "
+                "LEDGER_KAFKA_BOOTSTRAP to use your own servers")
+    if postgres:
+        return (f"starting embedded PostgreSQL (data in {where}); set LEDGER_DATABASE_URL "
+                "to use your own server")
+    return (f"starting embedded Kafka-compatible broker (messages in memory, log in {where}); "
+            "set LEDGER_KAFKA_BOOTSTRAP to use your own broker")
+
+
 @contextmanager
-def resolved_servers(settings: Settings) -> Iterator[Settings]:
+def resolved_servers(settings: Settings, *, kafka: bool = True) -> Iterator[Settings]:
     """``settings`` with unset ``database_url`` / ``kafka_bootstrap`` filled from embedded
-    servers started under ``settings.data_dir`` (and stopped when the block exits)."""
-    if settings.database_url and settings.kafka_bootstrap:
+    servers started under ``settings.data_dir`` (and stopped when the block exits).
+
+    ``kafka=False``: the command needs PostgreSQL only; no broker is started. Starting any
+    server writes ``embedded_notice`` to stderr first (never stdout, which ``--json`` keeps
+    for its one document).
+    """
+    start_postgres = settings.database_url is None
+    start_kafka = kafka and settings.kafka_bootstrap is None
+    if not (start_postgres or start_kafka):
         yield settings
         return
+    sys.stderr.write(embedded_notice(settings.data_dir, postgres=start_postgres,
+                                     kafka=start_kafka) + "\n")
+    sys.stderr.flush()
     with sigterm_exits(), ExitStack() as stack:
         update: dict[str, Any] = {}
-        if not settings.database_url:
-            update["database_url"] = stack.enter_context(embedded_postgres(settings.data_dir))
-        if not settings.kafka_bootstrap:
+        if start_postgres:
+            url = stack.enter_context(embedded_postgres(settings.data_dir))
+            update["database_url"] = SecretStr(url)
+        if start_kafka:
             update["kafka_bootstrap"] = stack.enter_context(embedded_kafka(settings.data_dir))
         yield settings.model_copy(update=update)

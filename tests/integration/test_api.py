@@ -1,5 +1,5 @@
 """The HTTP API over real HTTP: uvicorn in the test's loop, httpx, the same handlers as the
-CLI underneath (CONTRACT.md §4)."""
+CLI underneath (docs/contract.md §4)."""
 
 from __future__ import annotations
 
@@ -353,7 +353,7 @@ async def test_readyz_is_503_with_reasons_when_unmigrated_and_the_broker_is_away
     schema = f"{schema_name}_bare"
     await create_schema(pg_url, schema)
     pool = await create_pool(with_query_params(pg_url, search_path=schema),
-                             run_migrations=False)
+                             check_schema=False)
     away = settings.model_copy(update={"kafka_bootstrap": f"127.0.0.1:{free_port()}",
                                        "http_port": free_port()})
     try:

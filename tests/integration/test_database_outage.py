@@ -19,8 +19,7 @@ from tests.tcp_proxy import TcpProxy
 
 @pytest.fixture
 async def proxy(settings: Settings) -> AsyncIterator[TcpProxy]:
-    assert settings.database_url
-    url = urlsplit(settings.database_url)
+    url = urlsplit(settings.database_dsn())
     if not url.hostname or not url.port:
         pytest.skip("the outage test needs a TCP database URL")
     proxy = TcpProxy(url.hostname, url.port)
@@ -32,8 +31,8 @@ async def proxy(settings: Settings) -> AsyncIterator[TcpProxy]:
 async def test_ingest_retries_through_a_database_outage_without_skipping(
     settings: Settings, pool: asyncpg.Pool, proxy: TcpProxy
 ) -> None:
-    assert settings.database_url and settings.kafka_bootstrap
-    url = urlsplit(settings.database_url)
+    assert settings.kafka_bootstrap
+    url = urlsplit(settings.database_dsn())
     proxied = urlunsplit(url._replace(netloc=f"{url.username}@127.0.0.1:{proxy.port}"))
     ingest_pool = await create_pool(proxied, max_size=2)
     runner = IngestRunner(settings.model_copy(update={"db_retry_max_seconds": 0.5}), ingest_pool)

@@ -1,4 +1,4 @@
-"""Properties of journal runs over random transaction sets (DOMAIN.md §1 and §3).
+"""Properties of journal runs over random transaction sets (docs/domain.md §1 and §3).
 
 For any mix of types, currencies, signed amounts, accounts, segments, statuses and dates over
 April and May, and any sequence of runs and entry cancellations:
@@ -126,7 +126,8 @@ OPERATIONS = st.lists(st.one_of(request(), st.just("cancel first entry")), max_s
 async def fresh_ledger(pg_url: str) -> AsyncIterator[asyncpg.Pool]:
     schema = f"t_{uuid.uuid4().hex}"
     await create_schema(pg_url, schema)
-    pool = await create_pool(with_query_params(pg_url, search_path=schema), max_size=2)
+    pool = await create_pool(with_query_params(pg_url, search_path=schema), max_size=2,
+                             run_migrations=True)
     try:
         await set_up(pool)
         yield pool

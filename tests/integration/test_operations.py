@@ -56,8 +56,7 @@ async def test_verify_passes_on_a_real_history_and_names_each_corruption(
     settings: Settings, pool: asyncpg.Pool, ingest: IngestRunner
 ) -> None:
     await history(settings, pool, ingest)
-    assert settings.database_url
-    clean = await verify(settings.database_url)
+    clean = await verify(settings.database_dsn())
     assert clean["violations"] == []
     assert clean["ok"] is True
 
@@ -67,7 +66,7 @@ async def test_verify_passes_on_a_real_history_and_names_each_corruption(
             "'8a368aeb800478018014b95455a'"
         )
         await conn.execute("UPDATE counters SET value = value + 1 WHERE name = 'journal_entry'")
-    report = await verify(settings.database_url)
+    report = await verify(settings.database_dsn())
     assert report["ok"] is False
     checks = sorted({v["check"] for v in report["violations"]})
     assert checks == ["entry_totals", "gapless_numbering", "projections_match_log"]
@@ -80,14 +79,13 @@ async def test_verify_names_a_journaled_transaction_the_projection_lost(
     settings: Settings, pool: asyncpg.Pool, ingest: IngestRunner
 ) -> None:
     await history(settings, pool, ingest)
-    assert settings.database_url
     entry = await scalar(pool, "SELECT journal_entry FROM journaled_transactions WHERE id = $1",
                          "8a368aeb800478018014b95455a")
     count = await scalar(pool, "SELECT transaction_count FROM journal_entries WHERE number = $1",
                          entry)
     await pool.execute("DELETE FROM journaled_transactions WHERE id = $1",
                        "8a368aeb800478018014b95455a")
-    report = await verify(settings.database_url)
+    report = await verify(settings.database_dsn())
     membership = sorted(v["detail"] for v in report["violations"]
                         if v["check"] == "one_active_entry")
     assert membership == [
