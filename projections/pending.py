@@ -29,7 +29,7 @@ from projections.segments import apply_in_order, carries, statement
 NAME = "pending_transactions"
 TABLES = ("pending_transactions", "journaled_transactions")
 STATUS_CHANGED = "transactions.status_changed"
-#: The inbound event types that carry transaction lines (CONTRACT.md §2).
+#: The inbound event types that carry transaction lines (docs/contract.md §2).
 BILLING_DOCUMENT_TYPES = frozenset(t for t, lines in EVENT_LINE_TYPES.items() if lines)
 
 #: Indexes a full rebuild drops before folding the log and re-creates after it: sorting once

@@ -78,7 +78,7 @@ def test_other_application_records_are_journaled(subtype: str | None) -> None:
 
 
 def test_reclassification_subtype_on_a_non_application_type_is_not_excluded() -> None:
-    # DOMAIN.md: the rule is about application records moving applied <-> unapplied.
+    # docs/domain.md §1: the rule is about application records moving applied <-> unapplied.
     assert exclusion_reason("invoice_item", "reclassification", AR, "Revenue", None) is None
 
 
