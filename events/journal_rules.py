@@ -1,4 +1,4 @@
-"""Journal run requests (DOMAIN.md §3) checked as pure rules, before anything is written.
+"""Journal run requests (docs/domain.md §3) checked as pure rules, before anything is written.
 
 ``plan_journal_run`` either returns a ``RunPlan`` (the scope, the resolved types and the
 exact date window to select) or raises ``RuleViolation`` naming the first rule broken.
@@ -11,8 +11,9 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from events.periods import UNLABELED_SCOPE, Period, containing, find
+from events.periods import OPEN, UNLABELED_SCOPE, Period, containing, defined, find
 from events.transaction_types import (
+    REQUEST_CATEGORIES,
     TRANSACTION_TYPES,
     Category,
     Settlement,
@@ -26,7 +27,7 @@ from events.violations import RuleViolation
 PERIOD_ONLY_CATEGORIES = frozenset({Category.REVENUE, Category.UNREALIZED_FX})
 
 #: Names a request may use instead of types; each expands to the types the settings enable.
-CATEGORY_NAMES = frozenset(c.value for c in Category) | {"all"}
+CATEGORY_NAMES = frozenset(REQUEST_CATEGORIES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,8 +148,9 @@ def _target(
     given = [request.period is not None, request.date is not None,
              request.start is not None or request.end is not None]
     if sum(given) == 0:
-        raise RuleViolation("target_required",
-                            "name one target: an accounting period, a date, or a start and end")
+        period = default_period(periods)
+        assert period.start is not None and period.end is not None
+        return period, period.start, period.end, "period"
     if sum(given) > 1:
         raise RuleViolation("target_ambiguous",
                             "name only one target: a period, a date, or a start and end")
@@ -175,6 +177,22 @@ def _target(
             f"{first.name}, {request.end} in {last.name}",
         )
     return first, request.start, request.end, "range"
+
+
+def default_period(periods: Sequence[Period]) -> Period:
+    """The target of a request that names none: the scope's earliest open period.
+
+    Seed 001: "by default, the current, open accounting period is selected". A period
+    pending close or closed is finance's, and the open-ended one is never a target.
+    """
+    for period in defined(periods):
+        if period.status == OPEN:
+            return period
+    raise RuleViolation(
+        "target_required",
+        "no target given and this scope has no open accounting period: name a period, "
+        "a date, or a start and end",
+    )
 
 
 def _period_of(periods: Sequence[Period], day: date) -> Period:

@@ -1,4 +1,4 @@
-"""The 30 transaction types of DOMAIN.md §1, as data.
+"""The 30 transaction types of docs/domain.md §1, as data.
 
 One row per type, in the table's order, so that this file reads like the spec: category,
 the date a type is judged by, the status it must have to be picked up, the settlement modes
@@ -9,12 +9,13 @@ label) is derived from these rows, never restated elsewhere.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
 
 __all__ = [
+    "REQUEST_CATEGORIES",
     "TRANSACTION_TYPES",
     "Category",
     "Mode",
@@ -37,7 +38,8 @@ class Category(StrEnum):
 
 
 class Settlement(StrEnum):
-    """Tenant settlement setting (DOMAIN.md §1 Settings)."""
+    """Tenant settlement setting (docs/domain.md §1 Settings), in the only order it may move:
+    legacy -> invoice settlement -> invoice item settlement."""
 
     LEGACY = "legacy"
     INVOICE_SETTLEMENT = "invoice_settlement"
@@ -47,8 +49,9 @@ class Settlement(StrEnum):
 class Mode(StrEnum):
     """Settlement modes of the table's "modes" column.
 
-    ISH (harmonization) marks the types that stay enabled beside IS/IIS when the tenant
-    turns harmonization on.
+    ISH (harmonization) marks the types that stay enabled beside IS or IIS when the tenant
+    turns harmonization on: the legacy ones ("L, +ISH"). It never carries an IS-only type
+    over to IIS or an IIS-only one over to IS (seed 002's table).
     """
 
     L = "L"
@@ -59,7 +62,7 @@ class Mode(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class TransactionType:
-    """One row of the DOMAIN.md §1 transaction-type table."""
+    """One row of the docs/domain.md §1 transaction-type table."""
 
     id: str
     display_name: str
@@ -84,11 +87,12 @@ class UnknownTransactionType(ValueError):
 
 
 _B, _C, _R, _FX = Category.BILLING, Category.CASH, Category.REVENUE, Category.UNREALIZED_FX
-_ALL = frozenset(Mode)
-_L_ISH = frozenset({Mode.L, Mode.ISH})
-_IS_IIS_ISH = frozenset({Mode.IS, Mode.IIS, Mode.ISH})
-_IS_ISH = frozenset({Mode.IS, Mode.ISH})
-_IIS_ISH = frozenset({Mode.IIS, Mode.ISH})
+# The "modes" column, spelled as in the spec's table.
+_ALL = frozenset(Mode)  # all
+_L_ISH = frozenset({Mode.L, Mode.ISH})  # L, +ISH
+_IS_IIS = frozenset({Mode.IS, Mode.IIS})  # IS, IIS
+_IS = frozenset({Mode.IS})  # IS
+_IIS = frozenset({Mode.IIS})  # IIS
 _POSTED, _PROCESSED = "posted", "processed"
 
 # fmt: off
@@ -109,15 +113,15 @@ _ROWS: tuple[TransactionType, ...] = tuple(TransactionType(*row) for row in (
      "Credit Balance Adjustment (Transferred to Credit Balance)", _B,
      "CBA date", _PROCESSED, _L_ISH, False),
     ("debit_memo_item_charge", "Debit Memo Item (Charge)", _B,
-     "debit memo date", _POSTED, _IS_IIS_ISH, True),
+     "debit memo date", _POSTED, _IS_IIS, True),
     ("debit_memo_item_tax", "Debit Memo Item (Tax)", _B,
-     "debit memo date", _POSTED, _IS_IIS_ISH, True),
+     "debit memo date", _POSTED, _IS_IIS, True),
     ("credit_memo_item_charge", "Credit Memo Item (Charge)", _B,
-     "credit memo date", _POSTED, _IS_IIS_ISH, True),
+     "credit memo date", _POSTED, _IS_IIS, True),
     ("credit_memo_item_tax", "Credit Memo Item (Tax)", _B,
-     "credit memo date", _POSTED, _IS_IIS_ISH, True),
+     "credit memo date", _POSTED, _IS_IIS, True),
     ("credit_memo_application_item", "Credit Memo Application Item", _B,
-     "application date", _POSTED, _IS_IIS_ISH, True),
+     "application date", _POSTED, _IS_IIS, True),
     ("electronic_payment", "Electronic Payment", _C, "payment date", _PROCESSED, _L_ISH, True),
     ("external_payment", "External Payment", _C, "payment date", _PROCESSED, _L_ISH, True),
     ("electronic_refund", "Electronic Refund", _C, "refund date", _PROCESSED, _L_ISH, True),
@@ -131,33 +135,48 @@ _ROWS: tuple[TransactionType, ...] = tuple(TransactionType(*row) for row in (
     ("external_credit_balance_refund", "External Credit Balance Refund", _C,
      "refund date", _PROCESSED, _L_ISH, False),
     ("electronic_payment_application", "Electronic Payment Application", _C,
-     "application date", _PROCESSED, _IS_ISH, True),
+     "application date", _PROCESSED, _IS, True),
     ("external_payment_application", "External Payment Application", _C,
-     "application date", _PROCESSED, _IS_ISH, True),
+     "application date", _PROCESSED, _IS, True),
     ("electronic_refund_application", "Electronic Refund Application", _C,
-     "application date", _PROCESSED, _IS_ISH, True),
+     "application date", _PROCESSED, _IS, True),
     ("external_refund_application", "External Refund Application", _C,
-     "application date", _PROCESSED, _IS_ISH, True),
+     "application date", _PROCESSED, _IS, True),
     ("electronic_payment_application_item", "Electronic Payment Application Item", _C,
-     "application date", _PROCESSED, _IIS_ISH, True),
+     "application date", _PROCESSED, _IIS, True),
     ("external_payment_application_item", "External Payment Application Item", _C,
-     "application date", _PROCESSED, _IIS_ISH, True),
+     "application date", _PROCESSED, _IIS, True),
     ("electronic_refund_application_item", "Electronic Refund Application Item", _C,
-     "application date", _PROCESSED, _IIS_ISH, True),
+     "application date", _PROCESSED, _IIS, True),
     ("external_refund_application_item", "External Refund Application Item", _C,
-     "application date", _PROCESSED, _IIS_ISH, True),
+     "application date", _PROCESSED, _IIS, True),
     ("revenue_event_item", "Revenue Event Item", _R, "accounting period", None, _ALL, True),
     ("unrealized_fx_gain_loss", "Unrealized FX Gain Loss", _FX,
-     "period end", None, _IS_IIS_ISH, True),
+     "period end", None, _IS_IIS, True),
 ))
 # fmt: on
 
 TRANSACTION_TYPES: Mapping[str, TransactionType] = MappingProxyType({t.id: t for t in _ROWS})
 """Type id -> row, in table order (iteration order is the order journal runs report in)."""
 
+REQUEST_CATEGORIES: Mapping[str, Callable[[TransactionType], bool]] = MappingProxyType({
+    "billing": lambda t: t.category is Category.BILLING,
+    "cash": lambda t: t.category is Category.CASH,
+    # Seed 001's "Credit Balance" column: the credit balance adjustment, payment and refund
+    # types. Each keeps its own category (billing or cash) in the table; this is a second
+    # way of naming them, not a third category.
+    "credit_balance": lambda t: "Credit Balance" in t.display_name,
+    "revenue": lambda t: t.category is Category.REVENUE,
+    "unrealized_fx": lambda t: t.category is Category.UNREALIZED_FX,
+    "all": lambda t: True,
+})
+"""The names a journal-run request may use instead of types, each a test over the rows.
+
+A request category expands to the rows it accepts that the settings enable.
+"""
+
 _ORDER = {t.id: i for i, t in enumerate(_ROWS)}
 _BY_DISPLAY_NAME = {t.display_name.casefold(): t for t in _ROWS}
-_CATEGORY_NAMES = frozenset(c.value for c in Category) | {"all"}
 
 _BASE_MODE = {
     Settlement.LEGACY: Mode.L,
@@ -170,7 +189,10 @@ def enabled_types(settlement: Settlement | str, harmonization: bool) -> frozense
     """Ids of the types that exist under the tenant's settlement settings.
 
     Legacy: the types marked L (harmonization is meaningless there). IS / IIS: the types
-    marked IS / IIS, plus the types marked ISH when harmonization is on.
+    marked IS / IIS, plus, when harmonization is on, the types marked ISH (the legacy ones).
+    So IS + ISH = IS + L types and IIS + ISH = IIS + L types: payment and refund
+    applications and their application items are never enabled together, as a payment
+    sent both ways would otherwise be journaled twice.
     """
     mode = _BASE_MODE[Settlement(settlement)]
     with_ish = harmonization and mode is not Mode.L
@@ -192,21 +214,19 @@ def resolve_type_names(
 ) -> list[str]:
     """Expand a journal-run request's type names to type ids, de-duplicated, in table order.
 
-    Accepts type ids, display names (both case-insensitive) and categories (``billing``,
-    ``cash``, ``revenue``, ``unrealized_fx``, ``all``). A category expands to its types
-    that are enabled by the settings. A type named explicitly is returned even when the
-    settings disable it: rejecting that is the caller's rule, with its own message.
+    Accepts type ids, display names (both case-insensitive) and the names of
+    ``REQUEST_CATEGORIES`` (``billing``, ``cash``, ``credit_balance``, ``revenue``,
+    ``unrealized_fx``, ``all``). A category expands to its types that are enabled by the
+    settings. A type named explicitly is returned even when the settings disable it:
+    rejecting that is the caller's rule, with its own message.
     """
     enabled = enabled_types(settlement, harmonization)
     ids: set[str] = set()
     for name in names:
         key = name.strip().casefold()
-        if key in _CATEGORY_NAMES:
-            ids.update(
-                t.id
-                for t in _ROWS
-                if t.id in enabled and (key == "all" or t.category.value == key)
-            )
+        if key in REQUEST_CATEGORIES:
+            accepts = REQUEST_CATEGORIES[key]
+            ids.update(t.id for t in _ROWS if t.id in enabled and accepts(t))
         elif key in TRANSACTION_TYPES:
             ids.add(key)
         else:

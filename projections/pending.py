@@ -29,7 +29,7 @@ from projections.segments import apply_in_order, carries, statement
 NAME = "pending_transactions"
 TABLES = ("pending_transactions", "journaled_transactions")
 STATUS_CHANGED = "transactions.status_changed"
-#: The inbound event types that carry transaction lines (CONTRACT.md §2).
+#: The inbound event types that carry transaction lines (docs/contract.md §2).
 BILLING_DOCUMENT_TYPES = frozenset(t for t, lines in EVENT_LINE_TYPES.items() if lines)
 
 #: Indexes a full rebuild drops before folding the log and re-creates after it: sorting once
@@ -52,7 +52,8 @@ SELECT t.type, t.id, t.subtype, e.org, t.date, t.status, t.amount, t.currency,
        coalesce(t.segments, '{{}}'::jsonb), t.document_number, t.account_number,
        t.accounting_period, t.recognition_rule, e.position,
        transaction_exclusion_reason(t.type, t.subtype, coalesce(t.debit_account, ''),
-                                    coalesce(t.credit_account, ''), t.recognition_rule)
+                                    coalesce(t.credit_account, ''), t.recognition_rule,
+                                    e.event_type)
 FROM events e
 CROSS JOIN LATERAL jsonb_to_recordset(e.payload #> '{{data,transactions}}') AS t(
     id text, type text, subtype text, date date, status text, amount numeric,

@@ -57,7 +57,8 @@ def print_run(run: dict[str, Any]) -> None:
 def runs_create(
     types: str = typer.Option(..., "--types", help="Types or categories, comma-separated."),
     org: str | None = typer.Option(None, "--org"),
-    period: str | None = typer.Option(None, "--period"),
+    period: str | None = typer.Option(
+        None, "--period", help="Default: the scope's earliest open period."),
     on_date: str | None = typer.Option(None, "--date"),
     start: str | None = typer.Option(None, "--start"),
     end: str | None = typer.Option(None, "--end"),
@@ -65,7 +66,8 @@ def runs_create(
     dry_run: bool = typer.Option(False, "--dry-run", help="Show the entries; write nothing."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Create a journal run over one target: a period, a date, or a start..end range."""
+    """Create a journal run over one target: a period, a date, or a start..end range;
+    with none, the scope's earliest open period."""
     request = JournalRunRequest(
         types=tuple(t.strip() for t in types.split(",") if t.strip()),
         org=org,
@@ -131,7 +133,8 @@ def runs_cancel(number: str, as_json: bool = JSON_OPTION) -> None:
 def entries_list(
     run: str | None = typer.Option(None, "--run"),
     org: str | None = ORG_OPTION,
-    period: str | None = typer.Option(None, "--period"),
+    period: str | None = typer.Option(
+        None, "--period", help="Default: the scope's earliest open period."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """List journal entries."""

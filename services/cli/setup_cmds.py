@@ -41,16 +41,24 @@ def settings_show(as_json: bool = JSON_OPTION) -> None:
 @handles_errors()
 def settings_set(
     assignments: list[str] = typer.Argument(..., help="KEY=VALUE pairs."),
+    force: bool = typer.Option(
+        False, "--force",
+        help="Turn multi_org on even though transactions of types Multi-Org does not support "
+             "are still unjournaled (recorded in the settings event).",
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Change settings (recorded as an event). Multi-Org is one-way."""
+    """Change settings (recorded as an event). Settlement only moves forward (legacy ->
+    invoice_settlement -> invoice_item_settlement); Multi-Org is one-way and waits for the
+    legacy transactions to be journaled unless --force."""
     changes: dict[str, str] = {}
     for item in assignments:
         key, sep, value = item.partition("=")
         if not sep:
             raise RejectedInput("setting_syntax", f"expected KEY=VALUE, got {item!r}")
         changes[key.strip()] = value.strip()
-    result = run_with_store(lambda _s, pool: setting_commands.set_settings(pool, changes))
+    result = run_with_store(
+        lambda _s, pool: setting_commands.set_settings(pool, changes, force=force))
     _show_settings(result, as_json)
 
 

@@ -1,5 +1,5 @@
 """Every rule of a journal-run request, refused through ``create_journal_run`` with its code,
-before anything is written: no event, no outbox row, no number consumed (DOMAIN.md §3)."""
+before anything is written: no event, no outbox row, no number consumed (docs/domain.md §3)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import asyncpg
 import pytest
 
 from events.journal_rules import JournalRunRequest
+from services.commands.periods import change_period_status
 from services.errors import LedgerError, NotFound, RejectedInput
 from services.journal.run import create_journal_run
 from tests.integration.billing import store_lines, txn
@@ -54,7 +55,6 @@ SINGLE_ORG_REFUSALS = [
      "transaction_type_not_enabled", RejectedInput),
     (JournalRunRequest(types=INVOICE, period="Apr-2024", org="US"),
      "org_not_allowed", RejectedInput),
-    (JournalRunRequest(types=INVOICE), "target_required", RejectedInput),
     (JournalRunRequest(types=INVOICE, period="Apr-2024", date=APRIL_3),
      "target_ambiguous", RejectedInput),
     (JournalRunRequest(types=INVOICE, period="Jun-2024"), "period_not_found", NotFound),
@@ -90,6 +90,16 @@ async def test_a_refused_request_writes_nothing_and_consumes_no_number(
     assert result["transaction_count"] == 1
     assert await rows(pool, "SELECT name, value FROM counters ORDER BY name") == [
         {"name": "journal_entry", "value": 1}, {"name": "journal_run", "value": 1}]
+
+
+async def test_no_target_and_no_open_period_is_refused_as_target_required(
+    pool: asyncpg.Pool,
+) -> None:
+    await set_up(pool)
+    await store_lines(pool, [txn("invoice_item", "I-1", APRIL_3, "12.50")])
+    await change_period_status(pool, org=None, name="Apr-2024", to="closed")
+    await change_period_status(pool, org=None, name="May-2024", to="pending_close")
+    await assert_refused(pool, JournalRunRequest(types=INVOICE), "target_required")
 
 
 async def test_a_category_that_enables_no_type_is_refused_as_types_required(

@@ -85,3 +85,65 @@ async def test_the_type_index_leaves_out_exactly_the_billing_document_types(
     plan = await rows(pool, "EXPLAIN SELECT position FROM events WHERE event_type = "
                             "'journal_entry.created' AND position BETWEEN 1 AND 1000000")
     assert any("events_type_position_idx" in r["QUERY PLAN"] for r in plan)
+
+
+async def test_exclusion_reasons_are_brought_up_to_the_rules_of_0009_in_place(
+    database_url: str,
+) -> None:
+    """A ledger upgraded in place: the lines of credit_memo.unapplied events and revenue items
+    under another spelling of "recognize upon invoicing" get the reason a rebuild would give."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute("CREATE TABLE schema_migrations (version integer PRIMARY KEY, "
+                           "name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())")
+        for version, name, sql in migration_files():
+            if version < 9:
+                await conn.execute(sql)
+                await conn.execute("INSERT INTO schema_migrations (version, name) "
+                                   "VALUES ($1, $2)", version, name)
+        await conn.execute("""
+            INSERT INTO events (stream, version, event_id, event_type, payload, body_hash)
+            VALUES ('CM-1', 1, gen_random_uuid(), 'credit_memo.applied', '{}', ''),
+                   ('CM-1', 2, gen_random_uuid(), 'credit_memo.unapplied', '{}', ''),
+                   ('REV-1', 1, gen_random_uuid(), 'revenue.recognized', '{}', '')""")
+        await conn.execute("""
+            INSERT INTO pending_transactions (type, id, subtype, date, status, amount, currency,
+                debit_account, credit_account, document_number, recognition_rule,
+                event_position, exclusion_reason)
+            VALUES ('credit_memo_application_item', 'CMA1', NULL, '2024-04-02', 'posted', 4,
+                    'USD', 'Credit Memo', 'AR', 'CM-1', NULL, 1, NULL),
+                   ('credit_memo_application_item', 'CMA2', NULL, '2024-04-09', 'posted', -4,
+                    'USD', 'Credit Memo', 'AR', 'CM-1', NULL, 2, NULL),
+                   ('credit_memo_application_item', 'CMA3', 'reclassification', '2024-04-09',
+                    'posted', 4, 'USD', 'Credit Memo', 'Credit Memo', 'CM-1', NULL, 2,
+                    'reclassification'),
+                   ('revenue_event_item', 'R1', NULL, '2024-04-30', 'posted', 9, 'USD',
+                    '', 'Revenue', 'REV-1', 'RECOGNIZE_UPON_INVOICING', 3, NULL),
+                   ('revenue_event_item', 'R2', NULL, '2024-04-30', 'posted', 9, 'USD',
+                    'Revenue', 'Revenue', 'REV-1', 'recognize-upon-invoicing', 3, NULL),
+                   ('revenue_event_item', 'R3', NULL, '2024-04-30', 'posted', 9, 'USD',
+                    'Deferred', 'Revenue', 'REV-1', 'Recognize_upon_invoicing', 3, NULL),
+                   ('revenue_event_item', 'R4', NULL, '2024-04-30', 'posted', 9, 'USD',
+                    '', 'Revenue', 'REV-1', 'Recognize upon invoicing', 3,
+                    'revenue_upon_invoicing_blank_account')""")
+
+        assert await migrate(conn) == [name for version, name, _ in migration_files()
+                                       if version >= 9]
+
+        reasons = await conn.fetch("SELECT id, exclusion_reason FROM pending_transactions "
+                                   "ORDER BY id")
+        assert [tuple(r) for r in reasons] == [
+            ("CMA1", None),
+            ("CMA2", "unapplied_credit_memo"),
+            ("CMA3", "reclassification"),
+            ("R1", "revenue_upon_invoicing_blank_account"),
+            ("R2", "revenue_same_accounts"),
+            ("R3", None),
+            ("R4", "revenue_upon_invoicing_blank_account"),
+        ]
+        arguments = await conn.fetch(
+            "SELECT pronargs FROM pg_proc WHERE proname = 'transaction_exclusion_reason' "
+            "AND pronamespace = current_schema()::regnamespace")
+        assert [r["pronargs"] for r in arguments] == [6]  # the old rules are gone
+    finally:
+        await conn.close()

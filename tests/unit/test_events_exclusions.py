@@ -1,4 +1,4 @@
-"""DOMAIN.md §1 "what is never picked up", and the status a type must have."""
+"""docs/domain.md §1 "what is never picked up", and the status a type must have."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from events import (
     parse_billing_event,
     status_eligible,
 )
+from events.exclusions import recognition_rule_key
 
 REPO = Path(__file__).resolve().parents[2]
 # shared/ sits beside the repository (here and in CI); the package keeps a copy as samples.
@@ -77,7 +78,7 @@ def test_other_application_records_are_journaled(subtype: str | None) -> None:
 
 
 def test_reclassification_subtype_on_a_non_application_type_is_not_excluded() -> None:
-    # DOMAIN.md: the rule is about application records moving applied <-> unapplied.
+    # docs/domain.md §1: the rule is about application records moving applied <-> unapplied.
     assert exclusion_reason("invoice_item", "reclassification", AR, "Revenue", None) is None
 
 
@@ -115,6 +116,51 @@ def test_revenue_items_that_are_journaled(rule: str | None, debit: str, credit: 
     assert exclusion_reason("revenue_event_item", None, debit, credit, rule) is None
 
 
+SPELLINGS = ["Recognize upon invoicing", "RECOGNIZE_UPON_INVOICING", "recognize-upon-invoicing",
+             "  Recognize__upon - invoicing\t", "recognize\nupon\r\ninvoicing"]
+
+
+@pytest.mark.parametrize("rule", SPELLINGS)
+def test_every_spelling_of_recognize_upon_invoicing_is_the_rule(rule: str) -> None:
+    assert recognition_rule_key(rule) == "recognize upon invoicing"
+    assert exclusion_reason("revenue_event_item", None, "", "Revenue", rule) == (
+        ExclusionReason.REVENUE_UPON_INVOICING_BLANK_ACCOUNT
+    )
+    assert exclusion_reason("revenue_event_item", None, "Revenue", "Revenue", rule) == (
+        ExclusionReason.REVENUE_SAME_ACCOUNTS
+    )
+    assert exclusion_reason("revenue_event_item", None, "Deferred", "Revenue", rule) is None
+
+
+@pytest.mark.parametrize("rule", [
+    "recognizeuponinvoicing",  # separators are not optional
+    "recognize upon invoicing.",
+    "recognize upon invoicing daily",
+    "recognİze upon invoicing",  # only ASCII letters fold, as in the SQL mirror
+    "recognize\u00a0upon invoicing",  # a no-break space is not a separator there either
+])
+def test_near_spellings_are_another_rule(rule: str) -> None:
+    assert exclusion_reason("revenue_event_item", None, "", "Revenue", rule) is None
+
+
+def test_lines_of_an_unapplied_credit_memo_are_excluded() -> None:
+    # seed 001: credit memo application items of an unapplied credit memo "will not reflect
+    # in JE"; the same line carried by credit_memo.applied is journaled.
+    line = ("credit_memo_application_item", None, AR, "Credit Memo", None)
+    assert exclusion_reason(*line, event_type="credit_memo.unapplied") == (
+        ExclusionReason.UNAPPLIED_CREDIT_MEMO
+    )
+    assert exclusion_reason(*line, event_type="credit_memo.applied") is None
+    assert exclusion_reason(*line) is None
+
+
+def test_a_reclassification_of_an_unapplied_credit_memo_keeps_its_own_reason() -> None:
+    assert exclusion_reason("credit_memo_application_item", "reclassification", AR, AR, None,
+                            event_type="credit_memo.unapplied") == (
+        ExclusionReason.RECLASSIFICATION
+    )
+
+
 def test_account_rules_apply_only_to_revenue_event_items() -> None:
     assert exclusion_reason("invoice_item", None, "Revenue", "Revenue", UPON_INVOICING) is None
     assert exclusion_reason("taxation_item", None, "", "Tax", UPON_INVOICING) is None
@@ -125,6 +171,7 @@ def test_exclusion_reasons_are_stable_strings() -> None:
         "reclassification",
         "revenue_upon_invoicing_blank_account",
         "revenue_same_accounts",
+        "unapplied_credit_memo",
     ]
     assert HOLD_REASON_STATUS == "status_not_eligible"
 

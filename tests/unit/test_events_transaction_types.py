@@ -1,4 +1,5 @@
-"""DOMAIN.md §1 transaction-type table: this test's table is the spec, the module must match."""
+"""docs/domain.md §1 transaction-type table: this test's table is the spec, the module must
+match."""
 
 from __future__ import annotations
 
@@ -14,12 +15,14 @@ from events import (
     resolve_type_names,
     type_by_display_name,
 )
+from events.transaction_types import REQUEST_CATEGORIES
 
+# The spec's "modes" column: all | L, +ISH | IS, IIS | IS | IIS
 ALL = "L IS IIS ISH"
 LEGACY = "L ISH"
-MEMO = "IS IIS ISH"
-APP = "IS ISH"
-APP_ITEM = "IIS ISH"
+MEMO = "IS IIS"
+APP = "IS"
+APP_ITEM = "IIS"
 
 # fmt: off
 TABLE = [
@@ -125,52 +128,60 @@ def test_table_is_read_only() -> None:
         TRANSACTION_TYPES["x"] = TRANSACTION_TYPES["invoice_item"]  # type: ignore[index]
 
 
-# Types whose membership differs between settings, and where each one is enabled.
-PROBES = [
-    "invoice_item",
-    "invoice_item_adjustment_invoice",
-    "electronic_payment",
-    "debit_memo_item_charge",
-    "electronic_payment_application",
-    "electronic_payment_application_item",
-    "revenue_event_item",
-    "unrealized_fx_gain_loss",
-]
+# The enabled-type table of docs/domain.md §1, in full: what each settlement mode enables,
+# and what harmonization adds (the legacy types, and nothing of the other settlement mode).
+BOTH = {"invoice_item", "taxation_item", "revenue_event_item"}
+LEGACY_BILLING = {"invoice_item_adjustment_invoice", "invoice_item_adjustment_tax",
+                  "invoice_adjustment", "credit_balance_adjustment_applied",
+                  "credit_balance_adjustment_transferred"}
+LEGACY_CASH = {"electronic_payment", "external_payment", "electronic_refund", "external_refund",
+               "electronic_credit_balance_payment", "external_credit_balance_payment",
+               "electronic_credit_balance_refund", "external_credit_balance_refund"}
+MEMOS = {"debit_memo_item_charge", "debit_memo_item_tax", "credit_memo_item_charge",
+         "credit_memo_item_tax", "credit_memo_application_item", "unrealized_fx_gain_loss"}
+APPLICATIONS = {"electronic_payment_application", "external_payment_application",
+                "electronic_refund_application", "external_refund_application"}
+APPLICATION_ITEMS = {"electronic_payment_application_item", "external_payment_application_item",
+                     "electronic_refund_application_item", "external_refund_application_item"}
+L_TYPES = BOTH | LEGACY_BILLING | LEGACY_CASH
+IS_TYPES = BOTH | MEMOS | APPLICATIONS
+IIS_TYPES = BOTH | MEMOS | APPLICATION_ITEMS
 ENABLED = {
-    ("legacy", False): {"invoice_item", "invoice_item_adjustment_invoice",
-                        "electronic_payment", "revenue_event_item"},
-    ("legacy", True): {"invoice_item", "invoice_item_adjustment_invoice",
-                       "electronic_payment", "revenue_event_item"},
-    ("invoice_settlement", False): {"invoice_item", "debit_memo_item_charge",
-                                    "electronic_payment_application", "revenue_event_item",
-                                    "unrealized_fx_gain_loss"},
-    ("invoice_settlement", True): {"invoice_item", "invoice_item_adjustment_invoice",
-                                   "electronic_payment", "debit_memo_item_charge",
-                                   "electronic_payment_application",
-                                   "electronic_payment_application_item",
-                                   "revenue_event_item", "unrealized_fx_gain_loss"},
-    ("invoice_item_settlement", False): {"invoice_item", "debit_memo_item_charge",
-                                         "electronic_payment_application_item",
-                                         "revenue_event_item", "unrealized_fx_gain_loss"},
-    ("invoice_item_settlement", True): {"invoice_item", "invoice_item_adjustment_invoice",
-                                        "electronic_payment", "debit_memo_item_charge",
-                                        "electronic_payment_application",
-                                        "electronic_payment_application_item",
-                                        "revenue_event_item", "unrealized_fx_gain_loss"},
+    ("legacy", False): L_TYPES,
+    ("legacy", True): L_TYPES,
+    ("invoice_settlement", False): IS_TYPES,
+    ("invoice_settlement", True): IS_TYPES | L_TYPES,
+    ("invoice_item_settlement", False): IIS_TYPES,
+    ("invoice_item_settlement", True): IIS_TYPES | L_TYPES,
 }
 SIZES = {
     ("legacy", False): 16, ("legacy", True): 16,
-    ("invoice_settlement", False): 13, ("invoice_settlement", True): 30,
-    ("invoice_item_settlement", False): 13, ("invoice_item_settlement", True): 30,
+    ("invoice_settlement", False): 13, ("invoice_settlement", True): 26,
+    ("invoice_item_settlement", False): 13, ("invoice_item_settlement", True): 26,
 }
 
 
 @pytest.mark.parametrize(("settlement", "harmonization"), list(ENABLED), ids=str)
 def test_enabled_types(settlement: str, harmonization: bool) -> None:
     enabled = enabled_types(settlement, harmonization)
-    assert {t for t in PROBES if t in enabled} == ENABLED[settlement, harmonization]
+    assert enabled == ENABLED[settlement, harmonization]
     assert len(enabled) == SIZES[settlement, harmonization]
     assert enabled == enabled_types(Settlement(settlement), harmonization)
+
+
+def test_the_groups_above_partition_the_table() -> None:
+    groups = [BOTH, LEGACY_BILLING, LEGACY_CASH, MEMOS, APPLICATIONS, APPLICATION_ITEMS]
+    assert sum(len(g) for g in groups) == 30
+    assert set().union(*groups) == set(TRANSACTION_TYPES)
+
+
+@pytest.mark.parametrize(("settlement", "harmonization"), list(ENABLED), ids=str)
+def test_applications_and_application_items_are_never_enabled_together(
+    settlement: str, harmonization: bool
+) -> None:
+    # A payment sent both as applications and as application items would be journaled twice.
+    enabled = enabled_types(settlement, harmonization)
+    assert not (enabled & APPLICATIONS and enabled & APPLICATION_ITEMS)
 
 
 def test_enabled_types_rejects_unknown_settlement() -> None:
@@ -217,6 +228,46 @@ def test_resolve_mixes_ids_display_names_and_categories_without_duplicates() -> 
 def test_resolve_keeps_explicitly_named_disabled_types() -> None:
     assert resolve_type_names(["Invoice Adjustment"], "invoice_settlement", False) == [
         "invoice_adjustment"
+    ]
+
+
+CREDIT_BALANCE = ["credit_balance_adjustment_applied", "credit_balance_adjustment_transferred",
+                  "electronic_credit_balance_payment", "external_credit_balance_payment",
+                  "electronic_credit_balance_refund", "external_credit_balance_refund"]
+
+
+@pytest.mark.parametrize(("settlement", "harmonization", "expected"), [
+    ("legacy", False, CREDIT_BALANCE),
+    ("invoice_settlement", True, CREDIT_BALANCE),
+    ("invoice_item_settlement", True, CREDIT_BALANCE),
+    ("invoice_settlement", False, []),
+    ("invoice_item_settlement", False, []),
+])
+def test_the_credit_balance_category_is_the_credit_balance_types_the_settings_enable(
+    settlement: str, harmonization: bool, expected: list[str]
+) -> None:
+    assert resolve_type_names([" Credit_Balance "], settlement, harmonization) == expected
+
+
+def test_credit_balance_types_keep_their_own_category() -> None:
+    assert [TRANSACTION_TYPES[t].category.value for t in CREDIT_BALANCE] == [
+        "billing", "billing", "cash", "cash", "cash", "cash"]
+    assert "credit_balance" not in {c.value for c in Category}
+    assert set(resolve_type_names(["billing", "cash"], "legacy", False)) >= set(CREDIT_BALANCE)
+
+
+def test_the_request_categories_are_the_specs() -> None:
+    assert list(REQUEST_CATEGORIES) == [
+        "billing", "cash", "credit_balance", "revenue", "unrealized_fx", "all"]
+
+
+def test_cash_under_item_settlement_with_harmonization_has_no_applications() -> None:
+    assert resolve_type_names(["cash"], "invoice_item_settlement", True) == [
+        "electronic_payment", "external_payment", "electronic_refund", "external_refund",
+        "electronic_credit_balance_payment", "external_credit_balance_payment",
+        "electronic_credit_balance_refund", "external_credit_balance_refund",
+        "electronic_payment_application_item", "external_payment_application_item",
+        "electronic_refund_application_item", "external_refund_application_item",
     ]
 
 

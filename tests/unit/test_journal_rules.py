@@ -1,4 +1,5 @@
-"""A journal-run request checked against every rule of DOMAIN.md §3, before anything is written.
+"""A journal-run request checked against every rule of docs/domain.md §3, before anything is
+written.
 
 Each test names one rule; the request around it is otherwise valid, so the rule under test is
 the one that answers.
@@ -21,6 +22,7 @@ IS = LedgerSettings()
 IIS = LedgerSettings(Settlement.INVOICE_ITEM_SETTLEMENT)
 LEGACY = LedgerSettings(Settlement.LEGACY)
 IS_HARMONIZED = LedgerSettings(Settlement.INVOICE_SETTLEMENT, harmonization=True)
+IIS_HARMONIZED = LedgerSettings(Settlement.INVOICE_ITEM_SETTLEMENT, harmonization=True)
 MULTI_ORG = LedgerSettings(Settlement.INVOICE_SETTLEMENT, multi_org=True)
 MULTI_ORG_HARMONIZED = LedgerSettings(Settlement.INVOICE_SETTLEMENT, True, True)
 
@@ -116,9 +118,48 @@ def test_a_category_expands_to_the_types_the_settings_enable(
     assert plan(replace(APRIL, types=(category,)), settings).types == expected
 
 
-def test_all_under_harmonization_is_every_type_of_the_table_but_none_twice() -> None:
+def test_all_under_harmonization_is_the_settlement_types_and_the_legacy_ones_none_twice() -> None:
     types = plan(replace(APRIL, types=("all", "cash")), IS_HARMONIZED).types
-    assert len(types) == 30 and len(set(types)) == 30
+    assert len(types) == 26 and len(set(types)) == 26
+    assert "electronic_payment_application" in types
+    assert "electronic_payment_application_item" not in types
+
+
+@pytest.mark.parametrize(("settings", "expected"), [
+    (IIS_HARMONIZED, ("electronic_payment", "external_payment", "electronic_refund",
+                      "external_refund", "electronic_credit_balance_payment",
+                      "external_credit_balance_payment", "electronic_credit_balance_refund",
+                      "external_credit_balance_refund", "electronic_payment_application_item",
+                      "external_payment_application_item", "electronic_refund_application_item",
+                      "external_refund_application_item")),
+    (IS_HARMONIZED, ("electronic_payment", "external_payment", "electronic_refund",
+                     "external_refund", "electronic_credit_balance_payment",
+                     "external_credit_balance_payment", "electronic_credit_balance_refund",
+                     "external_credit_balance_refund", "electronic_payment_application",
+                     "external_payment_application", "electronic_refund_application",
+                     "external_refund_application")),
+])
+def test_cash_under_harmonization_never_holds_both_application_kinds(
+    settings: LedgerSettings, expected: tuple[str, ...]
+) -> None:
+    assert plan(replace(APRIL, types=("cash",)), settings).types == expected
+
+
+def test_an_application_named_under_item_settlement_with_harmonization_is_not_enabled() -> None:
+    request = replace(APRIL, types=("electronic_payment_application",))
+    assert refused(request, IIS_HARMONIZED) == "transaction_type_not_enabled"
+
+
+def test_the_credit_balance_category() -> None:
+    assert plan(replace(APRIL, types=("credit_balance",)), IS_HARMONIZED).types == (
+        "credit_balance_adjustment_applied", "credit_balance_adjustment_transferred",
+        "electronic_credit_balance_payment", "external_credit_balance_payment",
+        "electronic_credit_balance_refund", "external_credit_balance_refund",
+    )
+    # none of them exists without harmonization, and Multi-Org supports none of them
+    assert refused(replace(APRIL, types=("credit_balance",)), IS) == "types_required"
+    request = replace(APRIL, types=("credit_balance",), org="US")
+    assert refused(request, MULTI_ORG_HARMONIZED, frozenset({"US"})) == "types_required"
 
 
 def test_under_multi_org_a_category_leaves_out_the_legacy_types_it_cannot_journal() -> None:
@@ -128,7 +169,7 @@ def test_under_multi_org_a_category_leaves_out_the_legacy_types_it_cannot_journa
         "credit_memo_item_charge", "credit_memo_item_tax", "credit_memo_application_item",
     )
     everything = plan(replace(request, types=("all",)), MULTI_ORG_HARMONIZED, frozenset({"US"}))
-    assert len(everything.types) == 30 - 9
+    assert len(everything.types) == 26 - 9
 
 
 # -- scope -----------------------------------------------------------------------------------
@@ -158,8 +199,42 @@ def test_the_scope_is_the_org_under_multi_org_else_unlabeled() -> None:
 # -- target ----------------------------------------------------------------------------------
 
 
-def test_target_required() -> None:
-    assert refused(replace(APRIL, period=None)) == "target_required"
+# -- no target: the scope's earliest open period (seed 001: "by default, the current, open
+#    accounting period is selected")
+
+JUN = Period("", "Jun-2024", date(2024, 6, 1), date(2024, 6, 30), fiscal_year=2024)
+NO_TARGET = replace(APRIL, period=None)
+
+
+@pytest.mark.parametrize(("statuses", "expected"), [
+    (("open", "open", "open"), APR),
+    (("closed", "open", "open"), MAY),
+    (("closed", "pending_close", "open"), JUN),
+    (("pending_close", "open", "open"), MAY),
+    (("closed", "closed", "open"), JUN),
+])
+def test_no_target_is_the_earliest_open_period(
+    statuses: tuple[str, str, str], expected: Period
+) -> None:
+    periods = [replace(p, status=s) for p, s in zip((APR, MAY, JUN), statuses, strict=True)]
+    result = plan(NO_TARGET, periods=[OPEN_ENDED, *reversed(periods)])
+    assert (result.target, result.period.name, result.start, result.end) == (
+        "period", expected.name, expected.start, expected.end)
+    assert result.journal_entry_date == expected.end
+
+
+@pytest.mark.parametrize("periods", [
+    [replace(APR, status="closed"), replace(MAY, status="pending_close"), OPEN_ENDED],
+    [OPEN_ENDED],  # the open-ended period is open, but never a target
+    [],
+])
+def test_target_required_when_no_period_is_open(periods: list[Period]) -> None:
+    assert refused(NO_TARGET, periods=periods) == "target_required"
+
+
+def test_a_default_target_is_a_whole_period_so_revenue_may_use_it() -> None:
+    result = plan(replace(NO_TARGET, types=("revenue", "unrealized_fx")))
+    assert (result.target, result.period) == ("period", APR)
 
 
 @pytest.mark.parametrize("extra", [
