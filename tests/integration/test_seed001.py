@@ -79,7 +79,7 @@ async def test_seed001_april_and_may_give_exactly_the_documented_entries(
     stop = asyncio.Event()
     assert settings.kafka_bootstrap
     publisher = asyncio.create_task(
-        run_publisher(pool, settings.kafka_bootstrap, settings.topic_journal, stop)
+        run_publisher(pool, settings, settings.topic_journal, stop)
     )
     try:
         published = await consume_all(settings.kafka_bootstrap, settings.topic_journal, 5)
