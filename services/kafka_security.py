@@ -8,11 +8,13 @@ can be made that skips TLS or SASL (docs/contract.md §1).
 
 The settings were checked when they were loaded (``services.config``): a SASL protocol has
 its mechanism and credentials, the TLS files exist and load. The SASL password leaves its
-``SecretStr`` only here, straight into the client's options; it is never logged.
+``SecretStr`` only here, straight into the client's options; it is never logged (aiokafka's
+own debug log of the authentication request is redacted below).
 """
 
 from __future__ import annotations
 
+import logging
 import ssl
 from typing import Any
 
@@ -26,6 +28,24 @@ _FASTSTREAM_SASL: dict[str, type[SASLPlaintext | SASLScram256 | SASLScram512]] =
     "SCRAM-SHA-256": SASLScram256,
     "SCRAM-SHA-512": SASLScram512,
 }
+
+
+class _RedactSaslTokens(logging.Filter):
+    """aiokafka logs every request it sends at DEBUG, ``SaslAuthenticate`` too, whose PLAIN
+    token is ``user NUL user NUL password``: log that request without its bytes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(map(_is_sasl_token, record.args)):
+            record.args = tuple("SaslAuthenticateRequest(<redacted>)" if _is_sasl_token(arg)
+                                else arg for arg in record.args)
+        return True
+
+
+def _is_sasl_token(arg: object) -> bool:
+    return type(arg).__name__.startswith("SaslAuthenticateRequest")
+
+
+logging.getLogger("aiokafka.conn").addFilter(_RedactSaslTokens())
 
 
 def ssl_context(settings: Settings) -> ssl.SSLContext | None:
