@@ -144,7 +144,8 @@ def add_ingest_subscriber(
         listener=listener,
         decoder=_raw_bodies,
         title="billing.events",
-        description="Inbound billing events (CONTRACT.md §2), stored exactly once by event_id.",
+        description=("Inbound billing events (docs/contract.md §2), stored exactly once by "
+                     "event_id."),
     )
     listener.subscriber = subscriber
 

@@ -12,8 +12,10 @@ come back to the proxy: the listener they use is TLS (and SASL) only.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import ssl
+import sys
 from collections.abc import AsyncIterator, Awaitable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +39,7 @@ from services.operations.republish import republish
 from services.publisher import run_publisher
 from services.samples import seed001_expected, seed001_lines
 from services.status import status_report
-from tests.helpers import consume_all, wait_until
+from tests.helpers import consume_all, process_env, wait_until
 from tests.integration.db import billing_event_count, scalar
 from tests.integration.ledger_setup import set_up
 from tests.kafka_sasl import SaslGate
@@ -328,3 +330,39 @@ async def test_sasl_refuses_a_wrong_password_and_a_client_that_does_not_log_in(
     assert not (await check_broker(anonymous)).ok
     assert gate.refused_before_login >= 1
     assert "not-" + PASSWORD not in caplog.text
+
+
+async def _ledger(settings: Settings, *args: str) -> tuple[int, Any, str]:
+    """``ledger ARGS --json`` as a subprocess with ``settings`` as its LEDGER_* environment:
+    its exit code, its JSON document and everything it printed."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "services.cli", *args, "--json", env=process_env(settings),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
+    assert proc.returncode is not None
+    return proc.returncode, json.loads(out), (out + err).decode()
+
+
+async def test_the_cli_takes_tls_and_sasl_from_the_environment(
+    settings: Settings, pki: Pki, listen: Any, tmp_path: Path
+) -> None:
+    gate = SaslGate(USER, PASSWORD, ("SCRAM-SHA-256",))
+    listener = await listen(tls=pki.listener(client_certificates=False), gate=gate)
+    secured = reconfigured(
+        settings, kafka_bootstrap=listener.bootstrap, kafka_security_protocol="SASL_SSL",
+        kafka_sasl_mechanism="SCRAM-SHA-256", kafka_sasl_username=USER,
+        kafka_sasl_password=PASSWORD, kafka_ssl_cafile=pki.ca)
+    events = tmp_path / "events.jsonl"
+    events.write_bytes(b"\n".join(seed001_lines()) + b"\n")
+
+    code, document, _ = await _ledger(secured, "publish", str(events))
+    assert (code, document) == (0, {"published": 3, "topic": secured.topic_billing})
+    assert {(lg.mechanism, lg.username, lg.ok) for lg in gate.logins} == {
+        ("SCRAM-SHA-256", USER, True)}
+    assert len(await consume_all(secured, secured.topic_billing, expected=3, timeout=10)) == 3
+
+    wrong = reconfigured(secured, kafka_sasl_password="not-" + PASSWORD)
+    code, document, printed = await _ledger(wrong, "publish", str(events))
+    assert (code, document["error"]["code"]) == (1, "unavailable")
+    assert "SaslAuthenticationFailed" in printed
+    assert "not-" + PASSWORD not in printed

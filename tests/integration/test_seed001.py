@@ -1,4 +1,5 @@
-"""Seed 001's payment P-00000003 through Kafka, journal runs for April and May (DOMAIN.md §4)."""
+"""Seed 001's payment P-00000003 through Kafka, journal runs for April and May
+(docs/domain.md §4)."""
 
 from __future__ import annotations
 
