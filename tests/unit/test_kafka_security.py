@@ -162,7 +162,7 @@ def test_plaintext_is_the_default_and_adds_nothing() -> None:
     assert faststream_security(plain) is None
 
 
-def test_tls_trusts_the_configured_ca_checks_the_host_and_presents_the_client_certificate(
+def test_tls_trusts_the_configured_ca_and_checks_the_host_name(
     pem: dict[str, Path]
 ) -> None:
     options = client_options(settings(
