@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import difflib
 import os
+import ssl
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal, get_args
 from urllib.parse import urlsplit, urlunsplit
 
 from dotenv import dotenv_values
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from services.errors import RejectedInput
@@ -38,7 +39,10 @@ HARNESS_VARIABLES = frozenset({
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="LEDGER_", env_file=".env", extra="ignore")
+    # hide_input_in_errors: a refused setting must not echo the input, which holds secrets
+    # (the SASL password, a database URL's password).
+    model_config = SettingsConfigDict(env_prefix="LEDGER_", env_file=".env", extra="ignore",
+                                      hide_input_in_errors=True)
 
     #: Secret: the URL carries the password (see ``database_dsn`` and ``redacted_url``).
     database_url: SecretStr | None = None
@@ -105,6 +109,78 @@ class Settings(BaseSettings):
     def _level_in_any_case(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
 
+    @model_validator(mode="after")
+    def _kafka_security_is_usable(self) -> Settings:
+        """Refuse at start a Kafka TLS/SASL setup that could only fail at the first
+        connection, or would be silently ignored; each problem names its setting."""
+        problems = kafka_security_problems(self)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+
+def kafka_security_problems(settings: Settings) -> list[str]:
+    """What is wrong with the Kafka security settings, one sentence per problem."""
+    protocol = settings.kafka_security_protocol
+    uses_sasl = protocol in ("SASL_PLAINTEXT", "SASL_SSL")
+    uses_tls = protocol in ("SSL", "SASL_SSL")
+    problems: list[str] = []
+    if protocol != "PLAINTEXT" and not settings.kafka_bootstrap:
+        problems.append(f"LEDGER_KAFKA_SECURITY_PROTOCOL={protocol} needs LEDGER_KAFKA_BOOTSTRAP "
+                        "(the embedded broker speaks PLAINTEXT only)")
+    sasl = {"kafka_sasl_mechanism": settings.kafka_sasl_mechanism,
+            "kafka_sasl_username": settings.kafka_sasl_username,
+            "kafka_sasl_password": settings.kafka_sasl_password}
+    for field, value in sasl.items():
+        given = value is not None and (
+            value.get_secret_value() if isinstance(value, SecretStr) else value) != ""
+        if uses_sasl and not given:
+            problems.append(f"{variable_name(field)} is required when "
+                            f"LEDGER_KAFKA_SECURITY_PROTOCOL is {protocol}")
+        elif given and not uses_sasl:
+            problems.append(f"{variable_name(field)} is set but LEDGER_KAFKA_SECURITY_PROTOCOL is "
+                            f"{protocol}: only SASL_PLAINTEXT and SASL_SSL use it")
+    files = {"kafka_ssl_cafile": settings.kafka_ssl_cafile,
+             "kafka_ssl_certfile": settings.kafka_ssl_certfile,
+             "kafka_ssl_keyfile": settings.kafka_ssl_keyfile}
+    for field, path in files.items():
+        if path is None:
+            continue
+        if not uses_tls:
+            problems.append(f"{variable_name(field)} is set but LEDGER_KAFKA_SECURITY_PROTOCOL is "
+                            f"{protocol}: only SSL and SASL_SSL use it")
+        elif not path.is_file():
+            problems.append(f"{variable_name(field)}: no such file {path}")
+    if (settings.kafka_ssl_certfile is None) != (settings.kafka_ssl_keyfile is None):
+        problems.append("LEDGER_KAFKA_SSL_CERTFILE and LEDGER_KAFKA_SSL_KEYFILE go together: "
+                        "a client certificate needs its private key")
+    if uses_tls and not problems:
+        problems += _tls_files_problems(settings)
+    return problems
+
+
+def _tls_files_problems(settings: Settings) -> list[str]:
+    """Load the CA and the client certificate once, so a bad file is refused now."""
+    context = ssl.create_default_context()
+    if settings.kafka_ssl_cafile is not None:
+        try:
+            context.load_verify_locations(cafile=settings.kafka_ssl_cafile)
+        except (ssl.SSLError, OSError, ValueError) as error:
+            return [f"LEDGER_KAFKA_SSL_CAFILE: cannot load {settings.kafka_ssl_cafile} as PEM "
+                    f"certificates ({error})"]
+    if settings.kafka_ssl_certfile is not None:
+        try:
+            # An encrypted key would prompt on the terminal: refuse it instead.
+            context.load_cert_chain(settings.kafka_ssl_certfile, settings.kafka_ssl_keyfile,
+                                    password=lambda: b"")
+        except (ssl.SSLError, OSError, ValueError) as error:
+            return [f"LEDGER_KAFKA_SSL_CERTFILE / LEDGER_KAFKA_SSL_KEYFILE: cannot load "
+                    f"{settings.kafka_ssl_certfile} with its key {settings.kafka_ssl_keyfile} "
+                    f"(PEM, the key unencrypted and matching the certificate) ({error})"]
+    return []
+
+
 
 def _is_secret(annotation: Any) -> bool:
     return annotation is SecretStr or SecretStr in get_args(annotation)
@@ -166,7 +242,9 @@ def _invalid_values(error: ValidationError) -> SettingRefused:
     problems = []
     for detail in error.errors():
         field = str(detail["loc"][0]) if detail["loc"] else ""
-        problem = f"{variable_name(field)}: {detail['msg'].removeprefix('Value error, ')}"
+        message = detail["msg"].removeprefix("Value error, ")
+        # A model-level rule (the Kafka security settings) names its variables itself.
+        problem = f"{variable_name(field)}: {message}" if field else message
         if field not in SECRET_SETTINGS and detail.get("input") is not None:
             problem += f" (got {detail['input']!r})"
         problems.append(problem)

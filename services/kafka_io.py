@@ -1,4 +1,8 @@
-"""Small Kafka helpers the CLI and the status report share (aiokafka, plain producers)."""
+"""The ledger's aiokafka clients and small helpers the CLI and the status report share.
+
+Every producer, consumer and admin client is made here, from the ``Settings``, so each one
+connects with the configured TLS and SASL (``services.kafka_security``).
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,13 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.conn import create_conn
+from aiokafka.protocol.metadata import MetadataRequest
 
+from services.config import Settings
 from services.ingest.records import Rejection
+from services.kafka_security import client_options
 
 #: Producer limits far above ``max_message_bytes`` so an oversized message can still be
 #: read, judged ``too_large`` and copied to the DLQ.
@@ -39,10 +48,10 @@ def message_key(value: bytes) -> bytes | None:
     return number.encode() if isinstance(number, str) else None
 
 
-def producer(bootstrap: str, **overrides: Any) -> AIOKafkaProducer:
+def producer(settings: Settings, **overrides: Any) -> AIOKafkaProducer:
     """acks=all, no idempotence (Tansu refuses it), room for oversized messages."""
     options: dict[str, Any] = {
-        "bootstrap_servers": bootstrap,
+        **client_options(settings),
         "acks": "all",
         "enable_idempotence": False,
         "max_request_size": KAFKA_MESSAGE_CEILING,
@@ -51,6 +60,16 @@ def producer(bootstrap: str, **overrides: Any) -> AIOKafkaProducer:
     }
     options.update(overrides)
     return AIOKafkaProducer(**options)
+
+
+def consumer(settings: Settings, **options: Any) -> AIOKafkaConsumer:
+    """A consumer on the configured brokers (``options``: group, offsets, fetch sizes)."""
+    return AIOKafkaConsumer(**client_options(settings), **options)
+
+
+def admin_client(settings: Settings, **options: Any) -> AIOKafkaAdminClient:
+    """An admin client on the configured brokers (topic creation and deletion)."""
+    return AIOKafkaAdminClient(**client_options(settings), **options)
 
 
 def dlq_sender(dlq: AIOKafkaProducer, topic: str) -> Callable[[Rejection], Awaitable[None]]:
@@ -67,15 +86,39 @@ def dlq_sender(dlq: AIOKafkaProducer, topic: str) -> Callable[[Rejection], Await
     return send
 
 
+def bootstrap_servers(settings: Settings) -> list[tuple[str, int]]:
+    """``kafka_bootstrap`` as ``(host, port)`` pairs (``[v6]:port`` too)."""
+    servers = []
+    for address in filter(None, (a.strip() for a in (settings.kafka_bootstrap or "").split(","))):
+        host, _, port = address.rpartition(":")
+        servers.append((host.strip("[]") or "localhost", int(port)))
+    return servers
+
+
+async def request_metadata(
+    settings: Settings, host: str, port: int, request_timeout_ms: int
+) -> None:
+    """Connect to one broker as every client does (TLS handshake, SASL authentication) and
+    have it answer a Metadata request; raise what went wrong (the readiness probe)."""
+    options = client_options(settings)
+    del options["bootstrap_servers"]
+    conn = await create_conn(host, port, client_id="ledger-readiness",
+                             request_timeout_ms=request_timeout_ms, **options)
+    try:
+        await conn.send(MetadataRequest([]))
+    finally:
+        conn.close()
+
+
 async def publish_values(
-    bootstrap: str,
+    settings: Settings,
     topic: str,
     values: Iterable[bytes],
     on_sent: Callable[[int], None] | None = None,
 ) -> int:
     """Send values keyed by org, pipelined, waiting for every acknowledgement."""
     sent = 0
-    async with producer(bootstrap) as p:
+    async with producer(settings) as p:
         pending = []
         for value in values:
             pending.append(await p.send(topic, value, key=message_key(value)))
@@ -94,19 +137,19 @@ async def publish_values(
     return sent
 
 
-async def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
+async def end_offsets(settings: Settings, topic: str) -> dict[int, int]:
     """Log end offset per partition of ``topic`` (empty if the topic does not exist)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    reader = consumer(settings, enable_auto_commit=False)
     try:
-        await consumer.start()
-        partitions = consumer.partitions_for_topic(topic)
+        await reader.start()
+        partitions = reader.partitions_for_topic(topic)
         if not partitions:
-            await consumer._client.force_metadata_update()
-            partitions = consumer.partitions_for_topic(topic) or set()
+            await reader._client.force_metadata_update()
+            partitions = reader.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in sorted(partitions)]
         if not tps:
             return {}
-        ends = await consumer.end_offsets(tps)
+        ends = await reader.end_offsets(tps)
         return {tp.partition: offset for tp, offset in ends.items()}
     finally:
-        await consumer.stop()
+        await reader.stop()

@@ -24,6 +24,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from services import metrics
+from services.config import Settings
 from services.kafka_io import producer as make_producer
 from services.store import locks
 
@@ -85,7 +86,7 @@ async def relay_once(
 
 async def run_publisher(
     pool: asyncpg.Pool,
-    bootstrap: str,
+    settings: Settings,
     topic: str,
     stop: asyncio.Event,
     *,
@@ -93,7 +94,7 @@ async def run_publisher(
     stats: dict[str, Any] | None = None,
 ) -> None:
     """Relay until ``stop`` is set; between empty polls wait ``idle_seconds`` (or for stop)."""
-    async with make_producer(bootstrap, linger_ms=1) as producer:
+    async with make_producer(settings, linger_ms=1) as producer:
         while not stop.is_set():
             try:
                 sent = await relay_once(pool, producer, topic)

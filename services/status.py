@@ -45,7 +45,7 @@ async def status_report(settings: Settings, pool: asyncpg.Pool) -> dict[str, Any
         outbox = 0
         if await conn.fetchval("SELECT to_regclass('outbox') IS NOT NULL"):
             outbox = await conn.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
-    ends = await end_offsets(settings.kafka_bootstrap, settings.topic_billing)
+    ends = await end_offsets(settings, settings.topic_billing)
     partitions = []
     for partition in sorted(set(ends) | set(stored)):
         end = max(ends.get(partition, 0), stored.get(partition, 0))

@@ -1,6 +1,8 @@
 """Test helpers: polling, Kafka produce/consume/create, settings as environment.
 
 Tests synchronise by polling a condition with a deadline (``wait_until``), never by sleeping.
+The Kafka helpers take a bootstrap address (PLAINTEXT) or the ``Settings`` (then they connect
+with its TLS/SASL, as the ledger's own clients do).
 """
 
 from __future__ import annotations
@@ -18,12 +20,23 @@ from aiokafka.structs import RecordMetadata
 from pydantic import SecretStr
 
 from services.config import Settings
+from services.kafka_security import client_options
 
 MiB = 1024 * 1024
 MAX_RECORD_BYTES = 16 * MiB
 """Largest record the helpers produce or fetch (the broker may still refuse less)."""
 
 Header = tuple[str, bytes]
+
+#: Where the helpers connect: ``host:port`` in PLAINTEXT, or the Settings' brokers and security.
+Kafka = str | Settings
+
+
+def connection(kafka: Kafka) -> dict[str, Any]:
+    """aiokafka connection options for ``kafka``."""
+    if isinstance(kafka, Settings):
+        return client_options(kafka)
+    return {"bootstrap_servers": kafka}
 
 
 async def wait_until(
@@ -43,10 +56,10 @@ async def wait_until(
         await asyncio.sleep(interval)
 
 
-def producer_config(bootstrap: str) -> dict[str, Any]:
+def producer_config(bootstrap: Kafka) -> dict[str, Any]:
     """Plain producer settings that work on Tansu and Apache Kafka, records up to 16 MiB."""
     return {
-        "bootstrap_servers": bootstrap,
+        **connection(bootstrap),
         "acks": "all",
         "enable_idempotence": False,  # Tansu: no idempotent/transactional producers
         "max_request_size": MAX_RECORD_BYTES,
@@ -56,7 +69,7 @@ def producer_config(bootstrap: str) -> dict[str, Any]:
 
 
 async def produce(
-    bootstrap: str,
+    bootstrap: Kafka,
     topic: str,
     values: Sequence[bytes],
     keys: Sequence[bytes | None] | None = None,
@@ -106,10 +119,10 @@ def _headers_per_record(
     return [list(cast(Sequence[Header], h)) for h in headers]
 
 
-def consumer_config(bootstrap: str) -> dict[str, Any]:
+def consumer_config(bootstrap: Kafka) -> dict[str, Any]:
     """Group-less consumer settings for reading records up to 16 MiB."""
     return {
-        "bootstrap_servers": bootstrap,
+        **connection(bootstrap),
         "group_id": None,
         "enable_auto_commit": False,
         "auto_offset_reset": "earliest",
@@ -119,7 +132,7 @@ def consumer_config(bootstrap: str) -> dict[str, Any]:
 
 
 async def consume_all(
-    bootstrap: str,
+    bootstrap: Kafka,
     topic: str,
     expected: int,
     timeout: float = 30,  # noqa: ASYNC109
@@ -160,11 +173,11 @@ async def consume_all(
 
 
 async def create_topic(
-    bootstrap: str, topic: str, partitions: int = 4, configs: dict[str, str] | None = None
+    bootstrap: Kafka, topic: str, partitions: int = 4, configs: dict[str, str] | None = None
 ) -> None:
     """Create ``topic`` (replication 1, optional topic ``configs`` such as
     ``max.message.bytes``); an existing topic is left as it is."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**connection(bootstrap))
     await admin.start()
     try:
         new_topic = NewTopic(

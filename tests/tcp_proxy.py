@@ -1,21 +1,45 @@
-"""A TCP proxy a test can cut and restore: a real database outage without stopping PostgreSQL."""
+"""A TCP proxy a test can cut and restore: a real database outage without stopping PostgreSQL.
+
+It can also terminate TLS (``ssl``: the server side's context) and hold each connection at a
+``gate`` before piping it (the SASL authentication of ``tests.kafka_sasl``): with both, a
+PLAINTEXT Kafka broker behind it speaks TLS and SASL to its clients.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl as _ssl
+from collections.abc import Awaitable, Callable
+
+#: Runs on a new connection before it is piped: ``(client, upstream)`` streams; False drops it.
+Gate = Callable[
+    [asyncio.StreamReader, asyncio.StreamWriter, asyncio.StreamReader, asyncio.StreamWriter],
+    Awaitable[bool],
+]
 
 
 class TcpProxy:
-    def __init__(self, target_host: str, target_port: int) -> None:
+    def __init__(
+        self,
+        target_host: str,
+        target_port: int,
+        *,
+        port: int = 0,
+        ssl: _ssl.SSLContext | None = None,
+        gate: Gate | None = None,
+    ) -> None:
         self.target_host = target_host
         self.target_port = target_port
-        self.port = 0
+        self.port = port
+        self.ssl = ssl
+        self.gate = gate
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port,
+                                                  ssl=self.ssl)
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def cut(self) -> None:
@@ -38,7 +62,16 @@ class TcpProxy:
             writer.close()
             return
         self._writers.update((writer, up_writer))
-        await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+        try:
+            admitted = self.gate is None or await self.gate(reader, writer, up_reader, up_writer)
+        except (OSError, asyncio.IncompleteReadError):
+            admitted = False
+        if admitted:
+            await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+        else:
+            for end in (writer, up_writer):
+                with contextlib.suppress(OSError):
+                    end.close()
         self._writers.discard(writer)
         self._writers.discard(up_writer)
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from services.config import Settings
-from services.embedded import kafka_metadata
+from services.kafka_io import bootstrap_servers, request_metadata
 from services.store.migrate import pending_migrations
 
 TIMEOUT = 2.0  # seconds, per check
@@ -49,23 +49,16 @@ async def check_database(pool: asyncpg.Pool) -> list[Check]:
     return [Check("database", True), migrations]
 
 
-def _servers(bootstrap: str) -> list[tuple[str, int]]:
-    servers = []
-    for address in filter(None, (a.strip() for a in bootstrap.split(","))):
-        host, _, port = address.rpartition(":")
-        servers.append((host.strip("[]") or "localhost", int(port)))
-    return servers
-
-
-async def check_broker(bootstrap: str | None) -> Check:
-    """Reachable when one bootstrap server answers a Kafka Metadata request in time."""
-    if not bootstrap:
+async def check_broker(settings: Settings) -> Check:
+    """Reachable when one bootstrap server answers a Kafka Metadata request in time, over
+    the configured TLS and SASL (a failed handshake is "not reachable" too)."""
+    if not settings.kafka_bootstrap:
         return Check("broker", False, "broker_not_configured", "no Kafka bootstrap address")
     failures = []
-    for host, port in _servers(bootstrap):
+    for host, port in bootstrap_servers(settings):
         try:
             await asyncio.wait_for(
-                asyncio.to_thread(kafka_metadata, host, port, TIMEOUT), TIMEOUT + 0.5
+                request_metadata(settings, host, port, int(TIMEOUT * 1000)), TIMEOUT + 0.5
             )
         except Exception as error:  # refused, timed out, not Kafka: all "not reachable"
             failures.append(f"{host}:{port}: {type(error).__name__}: {error}")
@@ -77,6 +70,6 @@ async def check_broker(bootstrap: str | None) -> Check:
 
 async def readiness(settings: Settings, pool: asyncpg.Pool) -> list[Check]:
     database, broker = await asyncio.gather(
-        check_database(pool), check_broker(settings.kafka_bootstrap)
+        check_database(pool), check_broker(settings)
     )
     return [*database, broker]

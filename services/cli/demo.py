@@ -34,8 +34,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 import typer
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka import TopicPartition
+from aiokafka.admin import NewTopic
 from pydantic import SecretStr
 from rich.progress import (
     BarColumn,
@@ -58,7 +58,7 @@ from services.errors import LedgerError
 from services.ingest.app import run_ingest
 from services.journal.run import create_journal_run
 from services.journal.views import list_entries
-from services.kafka_io import KAFKA_MESSAGE_CEILING, publish_values
+from services.kafka_io import KAFKA_MESSAGE_CEILING, admin_client, consumer, publish_values
 from services.publisher import run_publisher
 from services.reports import pending_report
 from services.samples import to_lines
@@ -173,8 +173,6 @@ class Demo:
         self.settings = settings
         self.tag = tag
         self.show = show
-        assert settings.kafka_bootstrap
-        self.bootstrap: str = settings.kafka_bootstrap
         self.server_url: str = servers.database_dsn()
         self.external_kafka = external_kafka
 
@@ -188,7 +186,7 @@ class Demo:
         try:
             await admin.execute(f'CREATE SCHEMA "{self.tag}"')
             try:
-                await topics(self.bootstrap, self.topics,
+                await topics(self.settings, self.topics,
                              partitions=self.settings.topic_partitions)
                 pool = await create_pool(self.settings.database_dsn(), max_size=4,
                                          run_migrations=True)
@@ -200,7 +198,7 @@ class Demo:
                 if not keep:
                     await admin.execute(f'DROP SCHEMA IF EXISTS "{self.tag}" CASCADE')
                     if self.external_kafka:
-                        await topics(self.bootstrap, self.topics)
+                        await topics(self.settings, self.topics)
         finally:
             await admin.close()
 
@@ -260,7 +258,7 @@ class Demo:
                 sent += n
                 done(sent)
 
-            await publish_values(self.bootstrap, self.settings.topic_billing, values, on_sent)
+            await publish_values(self.settings, self.settings.topic_billing, values, on_sent)
         stop = asyncio.Event()
         ingest = asyncio.create_task(run_ingest(self.settings, pool, stop))
         try:
@@ -304,7 +302,7 @@ class Demo:
         """Relay the outbox until it is empty; return its event ids and types."""
         rows = await pool.fetch("SELECT event_id::text AS id, event_type FROM outbox")
         stop = asyncio.Event()
-        relay = asyncio.create_task(run_publisher(pool, self.bootstrap,
+        relay = asyncio.create_task(run_publisher(pool, self.settings,
                                                   self.settings.topic_journal, stop))
         try:
             with self.show.step(f"publisher: outbox to {self.settings.topic_journal}",
@@ -328,7 +326,7 @@ class Demo:
     async def read_back(self, outbox: dict[str, str]) -> list[dict[str, Any]]:
         title = f"reading {self.settings.topic_journal}"
         with self.show.step(title, len(outbox)) as done:
-            found = await read_journal(self.bootstrap, self.settings.topic_journal,
+            found = await read_journal(self.settings, self.settings.topic_journal,
                                        set(outbox), done)
         if len(found) < len(outbox):
             raise LedgerError("demo_read_back_incomplete",
@@ -346,10 +344,10 @@ async def stored_counts(pool: asyncpg.Pool, ids: list[str]) -> tuple[int, int]:
     return int(row["stored"]), int(row["rejected"])
 
 
-async def topics(bootstrap: str, names: list[str], *, partitions: int = 0) -> None:
+async def topics(settings: Settings, names: list[str], *, partitions: int = 0) -> None:
     """Create ``names`` (``partitions`` > 0; existing ones are fine), else delete them (best
     effort: leftovers are demo-named)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = admin_client(settings)
     await admin.start()
     try:
         if not partitions:
@@ -366,25 +364,25 @@ async def topics(bootstrap: str, names: list[str], *, partitions: int = 0) -> No
 
 
 async def read_journal(
-    bootstrap: str, topic: str, wanted: set[str], done: Callable[[int], None]
+    settings: Settings, topic: str, wanted: set[str], done: Callable[[int], None]
 ) -> list[dict[str, Any]]:
     """Read ``topic`` from the beginning (no group) until every wanted event id is seen."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+    reader = consumer(
+        settings, group_id=None, enable_auto_commit=False,
         auto_offset_reset="earliest", max_partition_fetch_bytes=KAFKA_MESSAGE_CEILING,
         fetch_max_bytes=4 * KAFKA_MESSAGE_CEILING,
     )
-    await consumer.start()
+    await reader.start()
     try:
-        await consumer._client.force_metadata_update()
-        partitions = consumer.partitions_for_topic(topic) or set()
+        await reader._client.force_metadata_update()
+        partitions = reader.partitions_for_topic(topic) or set()
         assignment = [TopicPartition(topic, p) for p in sorted(partitions)]
-        consumer.assign(assignment)
-        await consumer.seek_to_beginning(*assignment)
+        reader.assign(assignment)
+        await reader.seek_to_beginning(*assignment)
         found: dict[str, dict[str, Any]] = {}
         deadline = time.monotonic() + DEADLINE_S
         while len(found) < len(wanted) and time.monotonic() < deadline:
-            batches = await consumer.getmany(timeout_ms=200)
+            batches = await reader.getmany(timeout_ms=200)
             for records in batches.values():
                 for record in records:
                     message = json.loads(record.value)
@@ -393,7 +391,7 @@ async def read_journal(
             done(len(found))
         return list(found.values())
     finally:
-        await consumer.stop()
+        await reader.stop()
 
 
 def pending_table(rows: list[dict[str, Any]]) -> Table:

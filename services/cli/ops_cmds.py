@@ -92,8 +92,7 @@ def republish_command(
     """Send journal events again with their original event_ids."""
 
     async def work(settings: Settings, pool: asyncpg.Pool) -> dict[str, int]:
-        assert settings.kafka_bootstrap
-        return await republish_events(pool, settings.kafka_bootstrap, settings.topic_journal,
+        return await republish_events(pool, settings, settings.topic_journal,
                                       run=run, from_position=from_position)
 
     result = run_with_store(work)

@@ -46,18 +46,17 @@ def _publish(file: Path, as_json: bool) -> None:
     if not file.exists():
         raise NotFound("file_not_found", f"no such file: {file}")
     values = [line.rstrip(b"\n") for line in file.read_bytes().splitlines() if line.strip()]
-    with resolved_servers(load_settings()) as settings:
-        assert settings.kafka_bootstrap
-        with Progress(console=console, transient=True, disable=as_json) as progress:
-            task = progress.add_task("publishing", total=len(values))
-            sent = asyncio.run(
-                publish_values(
-                    settings.kafka_bootstrap,
-                    settings.topic_billing,
-                    values,
-                    on_sent=lambda n: progress.advance(task, n),
-                )
+    with (resolved_servers(load_settings()) as settings,
+          Progress(console=console, transient=True, disable=as_json) as progress):
+        task = progress.add_task("publishing", total=len(values))
+        sent = asyncio.run(
+            publish_values(
+                settings,
+                settings.topic_billing,
+                values,
+                on_sent=lambda n: progress.advance(task, n),
             )
+        )
     if as_json:
         print_json({"published": sent, "topic": settings.topic_billing})
     else:
@@ -82,13 +81,11 @@ def _serve(ingest: bool, publisher: bool, api: bool) -> None:
     async def work(settings: Settings, pool: asyncpg.Pool) -> None:
         stop = asyncio.Event()
         install_stop_signals(stop)
-        assert settings.kafka_bootstrap
         parts: dict[str, Coroutine[Any, Any, Any]] = {}
         if ingest or everything:
             parts["ingest"] = run_ingest(settings, pool, stop)
         if publisher or everything:
-            parts["publisher"] = run_publisher(pool, settings.kafka_bootstrap,
-                                               settings.topic_journal, stop)
+            parts["publisher"] = run_publisher(pool, settings, settings.topic_journal, stop)
         if api or everything:
             from services.api.server import run_api  # FastAPI loads only when serving it
 

@@ -68,14 +68,18 @@ def embedded_postgres(data_dir: Path) -> Iterator[str]:
 
 
 @contextmanager
-def embedded_kafka(data_dir: Path, port: int | None = None) -> Iterator[str]:
+def embedded_kafka(
+    data_dir: Path, port: int | None = None, advertised_port: int | None = None
+) -> Iterator[str]:
     """Run the Tansu broker (memory storage) on 127.0.0.1; yield ``"127.0.0.1:PORT"``.
 
-    Yields only once the broker answers a Kafka Metadata request advertising that address.
-    A free port is chosen when ``port`` is None. Log: ``data_dir/tansu.log``.
+    Yields only once the broker answers a Kafka Metadata request advertising that address
+    (or ``advertised_port``, where a proxy in front of it listens). A free port is chosen
+    when ``port`` is None. Log: ``data_dir/tansu.log``.
     """
     data_dir = prepare_dir(data_dir)
-    with sigterm_exits(), EmbeddedProcess(TansuSpec(data_dir, port)) as bootstrap:
+    spec = TansuSpec(data_dir, port, advertised_port)
+    with sigterm_exits(), EmbeddedProcess(spec) as bootstrap:
         yield bootstrap
 
 

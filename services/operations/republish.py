@@ -12,6 +12,7 @@ from collections.abc import Callable
 import asyncpg
 
 from services.commands.recording import OUTBOUND_TYPES
+from services.config import Settings
 from services.errors import NotFound, RejectedInput
 from services.kafka_io import producer
 
@@ -33,7 +34,7 @@ ORDER BY position
 
 async def republish(
     pool: asyncpg.Pool,
-    bootstrap: str,
+    settings: Settings,
     topic: str,
     *,
     run: str | None = None,
@@ -49,7 +50,7 @@ async def republish(
             raise NotFound("journal_run_not_found", f"no journal events for run {run}")
     else:
         rows = await pool.fetch(_FROM_POSITION, list(OUTBOUND_TYPES), from_position)
-    async with producer(bootstrap) as p:
+    async with producer(settings) as p:
         futures = []
         for row in rows:
             futures.append(await p.send(

@@ -206,7 +206,7 @@ async def test_the_service_stops_every_part_when_the_ingest_fails(
 
     async def publisher() -> None:
         assert settings.kafka_bootstrap
-        await run_publisher(pool, settings.kafka_bootstrap, settings.topic_journal, stop)
+        await run_publisher(pool, settings, settings.topic_journal, stop)
         publisher_stopped.set()  # not cancelled on the way: its producer closed in order
 
     with pytest.raises(RuntimeError, match="the second batch could not be parsed"):

@@ -105,7 +105,7 @@ async def test_metrics_after_seed001_two_runs_cancels_and_the_relay(
         assert value(after_cancels, "ledger_outbox_backlog") == 9
 
         stop = asyncio.Event()
-        relay = asyncio.create_task(run_publisher(pool, settings.kafka_bootstrap,
+        relay = asyncio.create_task(run_publisher(pool, settings,
                                                   settings.topic_journal, stop))
         try:
             async def relayed() -> bool:

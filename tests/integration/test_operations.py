@@ -209,7 +209,7 @@ async def test_republish_sends_a_runs_events_again_with_their_event_ids(
 ) -> None:
     await history(settings, pool, ingest)
     assert settings.kafka_bootstrap
-    result = await republish(pool, settings.kafka_bootstrap, settings.topic_journal,
+    result = await republish(pool, settings, settings.topic_journal,
                              run="JR-00000002")
     # JR-2: its entries' created events, the cancel of its first entry, and the run itself
     expected = await rows(

@@ -62,13 +62,13 @@ async def test_a_crash_between_send_and_mark_sends_again_and_loses_nothing(
     assert settings.kafka_bootstrap
     crashed = await fetch_unsent(pool, batch=total // 2)
     assert {r["key"] for r in crashed} == set(ORGS)
-    async with make_producer(settings.kafka_bootstrap) as producer:
+    async with make_producer(settings) as producer:
         await send_batch(producer, settings.topic_journal, crashed)
     assert await unsent(pool) == total
 
     stop = asyncio.Event()
     publisher = asyncio.create_task(
-        run_publisher(pool, settings.kafka_bootstrap, settings.topic_journal, stop))
+        run_publisher(pool, settings, settings.topic_journal, stop))
     try:
         async def all_marked() -> bool:
             return await unsent(pool) == 0
@@ -110,7 +110,7 @@ async def test_two_publishers_at_once_send_each_event_once(
     assert settings.kafka_bootstrap
     stop = asyncio.Event()
     publishers = [
-        asyncio.create_task(run_publisher(pool, settings.kafka_bootstrap,
+        asyncio.create_task(run_publisher(pool, settings,
                                           settings.topic_journal, stop, idle_seconds=0.01))
         for _ in range(2)
     ]
@@ -124,7 +124,7 @@ async def test_two_publishers_at_once_send_each_event_once(
         await asyncio.wait_for(asyncio.gather(*publishers), timeout=30)
     # Both relays have stopped, so everything they sent is on the topic. A sentinel at the
     # end of every partition tells the reader it has seen it all (no timeout as a guess).
-    async with make_producer(settings.kafka_bootstrap) as producer:
+    async with make_producer(settings) as producer:
         partitions = sorted(await producer.partitions_for(settings.topic_journal))
         for partition in partitions:
             await (await producer.send(settings.topic_journal, b"{}", partition=partition))

@@ -1,4 +1,5 @@
-"""Seed 001's payment P-00000003 through Kafka, journal runs for April and May (DOMAIN.md §4)."""
+"""Seed 001's payment P-00000003 through Kafka, journal runs for April and May
+(docs/domain.md §4)."""
 
 from __future__ import annotations
 
@@ -79,7 +80,7 @@ async def test_seed001_april_and_may_give_exactly_the_documented_entries(
     stop = asyncio.Event()
     assert settings.kafka_bootstrap
     publisher = asyncio.create_task(
-        run_publisher(pool, settings.kafka_bootstrap, settings.topic_journal, stop)
+        run_publisher(pool, settings, settings.topic_journal, stop)
     )
     try:
         published = await consume_all(settings.kafka_bootstrap, settings.topic_journal, 5)
