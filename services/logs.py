@@ -44,11 +44,31 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+class LastRecord(logging.Handler):
+    """Keeps the last record's message instead of writing it."""
+
+    def __init__(self, level: int) -> None:
+        super().__init__(level)
+        self.last: str | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.last = record.getMessage()
+
+
+#: The Kafka client's last error while its records are quiet: why a broker did not answer
+#: (refused, TLS handshake, SASL authentication), for the command's one-line report.
+KAFKA_LAST_ERROR = LastRecord(logging.ERROR)
+
+
 def quiet_library_logs() -> None:
     """For one-shot commands: the Kafka client's own error records (a line per failed
-    connection attempt) are dropped, because the command reports the failure itself, in one
-    line naming the setting. ``configure_logging`` (``serve``) brings them back."""
-    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    connection attempt) are not written, because the command reports the failure itself, in
+    one line naming the setting and the last of them (``KAFKA_LAST_ERROR``).
+    ``configure_logging`` (``serve``) writes them again."""
+    kafka = logging.getLogger("aiokafka")
+    kafka.setLevel(logging.ERROR)
+    kafka.addHandler(KAFKA_LAST_ERROR)
+    kafka.propagate = False
 
 
 def configure_logging(settings: Settings, stream: TextIO | None = None) -> None:
@@ -63,5 +83,8 @@ def configure_logging(settings: Settings, stream: TextIO | None = None) -> None:
     root.addHandler(handler)
     level = logging.getLevelName(settings.log_level)
     root.setLevel(level)
+    kafka = logging.getLogger("aiokafka")
+    kafka.removeHandler(KAFKA_LAST_ERROR)
+    kafka.propagate = True
     for name in _QUIET_LIBRARIES:
         logging.getLogger(name).setLevel(max(level, logging.WARNING))

@@ -21,6 +21,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from services.errors import LedgerError
+from services.logs import KAFKA_LAST_ERROR
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -122,6 +123,8 @@ def as_ledger_error(error: Exception) -> LedgerError | None:
         return error
     if isinstance(error, KafkaConnectionError):
         detail = str(error).removeprefix("KafkaConnectionError: ")
+        if KAFKA_LAST_ERROR.last:
+            detail += f" (last error: {KAFKA_LAST_ERROR.last})"
         return LedgerError(UNAVAILABLE_CODE, f"{KAFKA_SETTING}: no Kafka broker answers: "
                                              f"{detail}")
     if isinstance(error, asyncpg.CannotConnectNowError | asyncpg.ConnectionDoesNotExistError):
