@@ -1,9 +1,14 @@
-"""The ``ledger`` command line (CONTRACT.md §3): every command, assembled into one Typer app."""
+"""The ``ledger`` command line (docs/contract.md §3): every command, assembled into one Typer
+app."""
 
 from __future__ import annotations
 
-from services.cli import demo, journal_cmds, ops_cmds, pipeline, setup_cmds
+import typer
+
+from services.actor import os_user, reset_actor, set_actor
+from services.cli import api_key_cmds, demo, journal_cmds, ops_cmds, pipeline, setup_cmds
 from services.cli.output import LedgerTyper
+from services.config import load_settings
 
 app = LedgerTyper(
     name="ledger",
@@ -12,6 +17,24 @@ app = LedgerTyper(
     pretty_exceptions_enable=False,
 )
 
+
+def cli_actor() -> str:
+    """Who a command acts as: ``LEDGER_ACTOR`` (environment or ``.env``), else the OS user."""
+    try:
+        configured = load_settings().actor
+    except Exception:  # settings the command itself refuses, with its own message and exit
+        configured = None
+    return (configured or "").strip() or os_user()
+
+
+@app.callback()
+def record_the_actor(ctx: typer.Context) -> None:
+    # No docstring: it would replace the app's help. Runs before every command: each
+    # command event it writes records this actor (services.actor).
+    token = set_actor(cli_actor())
+    ctx.call_on_close(lambda: reset_actor(token))
+
+
 app.command()(pipeline.publish)
 app.command()(pipeline.serve)
 app.command()(pipeline.status)
@@ -19,6 +42,7 @@ app.command()(pipeline.schema)
 app.add_typer(setup_cmds.settings_app, name="settings")
 app.add_typer(setup_cmds.orgs_app, name="orgs")
 app.add_typer(setup_cmds.periods_app, name="periods")
+app.add_typer(api_key_cmds.api_keys_app, name="api-keys")
 app.add_typer(journal_cmds.runs_app, name="journal-runs")
 app.add_typer(journal_cmds.entries_app, name="journal-entries")
 app.command()(journal_cmds.pending)

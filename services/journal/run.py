@@ -109,13 +109,14 @@ async def write_events(
     conn: asyncpg.Connection, plan: RunPlan, run: int, first_entry: int, entries: int, count: int
 ) -> dict[str, Any]:
     number = run_number(run)
-    await conn.execute(
-        sql.STAGE_ENTRY_EVENTS,
-        first_entry, number, plan.org, plan.period.name, plan.journal_entry_date,
-    )
     entry_numbers = [f"JE-{first_entry + i:08d}" for i in range(entries)]
     data = run_data(plan, number, entry_numbers, count)
     completed = command_event("journal_run.completed", f"journal_run:{number}", data, org=plan.org)
+    await conn.execute(
+        sql.STAGE_ENTRY_EVENTS,
+        first_entry, number, plan.org, plan.period.name, plan.journal_entry_date,
+        completed.metadata,  # the entries record the same actor as their run
+    )
     await conn.copy_records_to_table(
         "staged_events",
         records=[(entries + 1, completed.stream, completed.event_id, completed.event_type,
