@@ -1,6 +1,6 @@
 """A journal run, as a short sequence of named steps over SQL that does the heavy lifting.
 
-1. check the request against every rule of DOMAIN.md §3 (``events.journal_rules``);
+1. check the request against every rule of docs/domain.md §3 (``events.journal_rules``);
 2. lock the scope, so two runs on one scope never take the same transaction;
 3. select the eligible transactions of the scope, types and dates;
 4. summarise them into entries and lines;
@@ -88,7 +88,7 @@ async def take_numbers(conn: asyncpg.Connection, entries: int) -> tuple[int, int
 
 
 def run_data(plan: RunPlan, number: str, entry_numbers: list[str], count: int) -> dict[str, Any]:
-    """The ``journal_run.completed`` data (CONTRACT.md §2)."""
+    """The ``journal_run.completed`` data (docs/contract.md §2)."""
     return {
         "number": number,
         "org": plan.org,

@@ -1,5 +1,5 @@
 """The HTTP API over real HTTP: uvicorn in the test's loop, httpx, the same handlers as the
-CLI underneath (CONTRACT.md §4)."""
+CLI underneath (docs/contract.md §4)."""
 
 from __future__ import annotations
 
