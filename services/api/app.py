@@ -15,7 +15,7 @@ import asyncpg
 from fastapi import FastAPI
 
 from services.api import journal_entries, journal_runs, operations, periods
-from services.api.auth import ANONYMOUS_ROUTES, METRICS_ROUTE, RequireApiKey
+from services.api.auth import ANONYMOUS_ROUTES, METRICS_ROUTE, READ_METHODS, RequireApiKey
 from services.api.errors import install_error_handlers
 from services.api.models import ErrorAnswer
 from services.api.observe import ObserveRequests
@@ -89,13 +89,15 @@ def _document_openapi(app: FastAPI, anonymous: set[str] | frozenset[str]) -> Non
             error = {"application/json": {
                 "schema": {"$ref": f"#/components/schemas/{ErrorAnswer.__name__}"}}}
             for path, operations in schema["paths"].items():
-                for operation in operations.values():
+                for method, operation in operations.items():
                     responses = operation.setdefault("responses", {})
                     responses.pop("422", None)
                     if path in anonymous:
                         operation["security"] = []
                         continue
                     for status, description in AUTH_RESPONSES.items():
+                        if status == "403" and method.upper() in READ_METHODS:
+                            continue  # any key may read
                         responses[status] = {"description": description, "content": error}
             components = schema.setdefault("components", {})
             for name in ("HTTPValidationError", "ValidationError"):

@@ -21,6 +21,8 @@ def keys_create(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Create a key and print its token, once: only its hash is kept."""
+    key_commands.check_name(name)  # refused before any server is started
+    key_commands.check_role(role)
     result = run_with_store(lambda _s, pool: key_commands.create_api_key(pool, name, role))
     if as_json:
         print_json(result)

@@ -16,6 +16,7 @@ import httpx
 import pytest
 from fastapi.routing import iter_route_contexts
 
+from projections import api_keys
 from services.api.app import create_app
 from services.api.server import run_api
 from services.commands.api_keys import create_api_key, revoke_api_key
@@ -214,3 +215,19 @@ async def test_one_access_log_line_per_request_and_metrics_by_route_template(
                  status="404") == 1
     assert delta("ledger_http_request_seconds_count", method="GET", route=template) == 3
     assert not [labels for (_, labels) in after if any("JR-0000004" in x for x in labels)]
+
+
+async def test_keys_keep_working_while_a_rebuild_refolds_them(
+    settings: Settings, pool: asyncpg.Pool
+) -> None:
+    headers = await bearer(pool, "viewer")
+    async with serving(settings, pool, role=None) as client, pool.acquire() as rebuilding:
+        transaction = rebuilding.transaction()
+        await transaction.start()
+        try:  # what a rebuild does first, its commit still minutes away
+            await api_keys.reset(rebuilding)
+            answer = await asyncio.wait_for(
+                client.get("/v1/accounting-periods", headers=headers), timeout=5)
+            assert answer.status_code == 200, answer.text
+        finally:
+            await transaction.rollback()
