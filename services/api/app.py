@@ -37,9 +37,6 @@ or revoked one, 401 `unauthorized`. A `viewer` key may only read (GET); writing 
 key's name.
 """
 
-BEARER = "apiKey"
-
-
 
 def create_app(settings: Settings, pool: asyncpg.Pool) -> FastAPI:
     app = FastAPI(
@@ -65,6 +62,8 @@ def create_app(settings: Settings, pool: asyncpg.Pool) -> FastAPI:
     return app
 
 
+#: The name of the bearer scheme in the OpenAPI document.
+BEARER = "apiKey"
 #: The refusals of the API-key check, documented on every route that needs a key.
 AUTH_RESPONSES = {
     "401": ("Unauthorized: no API key, or an unknown or revoked one (`WWW-Authenticate: "

@@ -22,7 +22,8 @@ from services.actor import current_actor
 from services.errors import Conflict, LedgerError, NotFound, RejectedInput
 from services.store import locks, log
 
-#: Serialises operator commands that validate and then append (settings, orgs, periods).
+#: Serialises operator commands that validate and then append (settings, orgs, periods,
+#: API keys).
 ADMIN_LOCK = locks.ADMIN
 
 #: Event types relayed to ``ledger.journal-entries`` (docs/contract.md §2, outbound).
