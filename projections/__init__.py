@@ -7,12 +7,12 @@ from collections.abc import Set as AbstractSet
 
 import asyncpg
 
-from projections import journal, ledger, pending, rejected
+from projections import api_keys, journal, ledger, pending, rejected
 
 #: Every projection, in the order they are applied. Each module has NAME, TABLES,
 #: ``apply(conn, first, last, positions=None)``, ``reset(conn)``, and names in
 #: REBUILD_WITHOUT the indexes a full rebuild drops during the fold and re-creates after.
-ALL = (ledger, journal, pending, rejected)
+ALL = (ledger, journal, pending, rejected, api_keys)
 
 
 async def apply_all(

@@ -8,7 +8,10 @@ Module-level collectors in prometheus-client's default registry: one set per pro
 - timed: an ingest batch (judge, DLQ, store, offsets: one transaction), a journal run;
 - state of the shared store, refreshed on every scrape (``services.api.operations``):
   consumer lag per partition and the outbox backlog. Any process serving ``/metrics``
-  reports the same truth, even one that runs neither the ingest nor the publisher.
+  reports the same truth, even one that runs neither the ingest nor the publisher;
+- HTTP requests by method, route template and status, and their latency
+  (``services.api.observe``): labelled by template (``/v1/journal-runs/{jr}``), never by the
+  raw path, so a client cannot grow the number of series.
 
 This module does no I/O and imports nothing with I/O, so any part can import it.
 """
@@ -29,6 +32,8 @@ if TYPE_CHECKING:
 __all__ = [
     "CONSUMER_LAG",
     "EVENTS_INGESTED",
+    "HTTP_REQUESTS",
+    "HTTP_REQUEST_SECONDS",
     "INGEST_BATCH_SECONDS",
     "INGEST_DUPLICATES",
     "JOURNAL_ENTRIES_CANCELLED",
@@ -40,6 +45,7 @@ __all__ = [
     "OUTBOX_PUBLISHED",
     "STORE_GAUGES_REFRESH_FAILURES",
     "count_stored_batch",
+    "observe_http_request",
     "observes_journal_runs",
     "set_store_gauges",
     "times_ingest_batches",
@@ -115,7 +121,34 @@ STORE_GAUGES_REFRESH_FAILURES = Counter(
 )
 
 
+# -- HTTP API --------------------------------------------------------------------------------
+
+HTTP_REQUESTS = Counter(
+    "ledger_http_requests",
+    "HTTP requests answered, by method, route template and status (refused ones too).",
+    ["method", "route", "status"],
+)
+HTTP_REQUEST_SECONDS = Histogram(
+    "ledger_http_request_seconds",
+    "Time to answer an HTTP request, to the last byte of its body, by method and route "
+    "template.",
+    ["method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+             30.0),
+)
+#: Methods counted by name; any other is ``OTHER`` (a client chooses the method).
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
+
+
 # -- recording helpers -------------------------------------------------------------------------
+
+
+def observe_http_request(method: str, route: str, status: int, seconds: float) -> None:
+    """One answered request; ``route`` is its template (or a fixed word when none matched)."""
+    method = method if method in HTTP_METHODS else "OTHER"
+    HTTP_REQUESTS.labels(method, route, str(status)).inc()
+    HTTP_REQUEST_SECONDS.labels(method, route).observe(seconds)
+
 
 
 def count_stored_batch(outcome: Classified) -> None:

@@ -1,8 +1,10 @@
-"""The HTTP API of CONTRACT.md §4: a plain FastAPI app over the command handlers.
+"""The HTTP API of docs/contract.md §4: a plain FastAPI app over the command handlers.
 
 ``create_app(settings, pool)`` does not own the pool: whoever made it (``ledger serve``,
 a test) closes it. Routes are split by purpose; every rule they enforce is the command
-handlers' (the CLI calls the same ones), the API only translates shapes.
+handlers' (the CLI calls the same ones), the API only translates shapes. Two middlewares
+wrap every route: ``observe`` (access log, HTTP metrics) around ``auth`` (an API key with a
+role for everything but the anonymous routes).
 """
 
 from __future__ import annotations
@@ -13,7 +15,10 @@ import asyncpg
 from fastapi import FastAPI
 
 from services.api import journal_entries, journal_runs, operations, periods
+from services.api.auth import ANONYMOUS_ROUTES, METRICS_ROUTE, READ_METHODS, RequireApiKey
 from services.api.errors import install_error_handlers
+from services.api.models import ErrorAnswer
+from services.api.observe import ObserveRequests
 from services.config import Settings
 
 DESCRIPTION = """\
@@ -24,6 +29,12 @@ like Zuora's v1 Finance API: camelCase fields, transaction types by display name
 Every refusal is `{"success": false, "reasons": [{"code", "message"}]}` with status 400
 (rejected: the code names the rule), 404 (not found) or 409 (conflict). Journal runs and
 entries are never deleted (the ledger is append-only): `DELETE` answers 409.
+
+Every route but `/healthz` and `/readyz` needs `Authorization: Bearer TOKEN`, an API key
+from `ledger api-keys create NAME --role viewer|operator`: without one, or with an unknown
+or revoked one, 401 `unauthorized`. A `viewer` key may only read (GET); writing needs an
+`operator` key, else 403 `forbidden`. What a request writes is recorded as done by the
+key's name.
 """
 
 
@@ -44,23 +55,56 @@ def create_app(settings: Settings, pool: asyncpg.Pool) -> FastAPI:
     install_error_handlers(app)
     for module in (journal_runs, journal_entries, periods, operations):
         app.include_router(module.router)
-    _document_400_not_422(app)
+    app.add_middleware(RequireApiKey, pool=pool, metrics_public=settings.metrics_public)
+    app.add_middleware(ObserveRequests)  # added last: outermost, sees refusals too
+    _document_openapi(app, anonymous=ANONYMOUS_ROUTES | (
+        {METRICS_ROUTE} if settings.metrics_public else set()))
     return app
 
 
-def _document_400_not_422(app: FastAPI) -> None:
-    """FastAPI documents request validation as 422 ``HTTPValidationError``; this API answers
-    400 in the error shape (documented on each route), so drop the 422s from the document."""
+#: The name of the bearer scheme in the OpenAPI document.
+BEARER = "apiKey"
+#: The refusals of the API-key check, documented on every route that needs a key.
+AUTH_RESPONSES = {
+    "401": ("Unauthorized: no API key, or an unknown or revoked one (`WWW-Authenticate: "
+            "Bearer`)."),
+    "403": "Forbidden: the key's role may not do this (a viewer may only read).",
+}
+
+
+def _document_openapi(app: FastAPI, anonymous: set[str] | frozenset[str]) -> None:
+    """Two corrections to what FastAPI generates.
+
+    - FastAPI documents request validation as 422 ``HTTPValidationError``; this API answers
+      400 in the error shape (documented on each route), so the 422s go.
+    - The API key is checked by a middleware, which FastAPI cannot see: the bearer scheme
+      is declared for every route, its 401 and 403 added, the anonymous routes exempted.
+    """
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = generate()
-            for operations in schema["paths"].values():
-                for operation in operations.values():
-                    operation.get("responses", {}).pop("422", None)
+            error = {"application/json": {
+                "schema": {"$ref": f"#/components/schemas/{ErrorAnswer.__name__}"}}}
+            for path, operations in schema["paths"].items():
+                for method, operation in operations.items():
+                    responses = operation.setdefault("responses", {})
+                    responses.pop("422", None)
+                    if path in anonymous:
+                        operation["security"] = []
+                        continue
+                    for status, description in AUTH_RESPONSES.items():
+                        if status == "403" and method.upper() in READ_METHODS:
+                            continue  # any key may read
+                        responses[status] = {"description": description, "content": error}
+            components = schema.setdefault("components", {})
             for name in ("HTTPValidationError", "ValidationError"):
-                schema.get("components", {}).get("schemas", {}).pop(name, None)
+                components.get("schemas", {}).pop(name, None)
+            components["securitySchemes"] = {BEARER: {
+                "type": "http", "scheme": "bearer",
+                "description": "An API key's token, from `ledger api-keys create`."}}
+            schema["security"] = [{BEARER: []}]
         return app.openapi_schema or generate()
 
     app.openapi = openapi  # type: ignore[method-assign]

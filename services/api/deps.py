@@ -1,4 +1,5 @@
-"""What a route needs from the app: the store's pool and the settings it was created with."""
+"""What a route needs from the app: the store's pool, the settings it was created with, and
+the caller's API key (None on an anonymous route called without one)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Annotated, cast
 import asyncpg
 from fastapi import Depends, Request
 
+from services.api.auth import SCOPE_KEY, ApiKey
 from services.config import Settings
 from services.errors import RejectedInput
 
@@ -19,8 +21,13 @@ def _settings(request: Request) -> Settings:
     return cast(Settings, request.app.state.settings)
 
 
+async def _caller(request: Request) -> ApiKey | None:
+    return cast(ApiKey | None, request.scope.get(SCOPE_KEY))
+
+
 Pool = Annotated[asyncpg.Pool, Depends(_pool)]
 AppSettings = Annotated[Settings, Depends(_settings)]
+Caller = Annotated[ApiKey | None, Depends(_caller)]
 
 
 def one_org(names: list[str], what: str) -> str | None:

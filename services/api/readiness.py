@@ -1,12 +1,14 @@
 """Is this process able to serve? PostgreSQL reachable and migrated, the broker answering.
 
 Each check is bounded by a short timeout and they run concurrently, so ``/readyz`` answers
-within about ``TIMEOUT`` seconds even with every dependency down.
+within about ``TIMEOUT`` seconds even with every dependency down. The messages go only to a
+caller with an API key, and never carry a password: credentials in a URL are masked.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 from dataclasses import dataclass
 
 import asyncpg
@@ -16,6 +18,13 @@ from services.kafka_io import bootstrap_servers, request_metadata
 from services.store.migrate import pending_migrations
 
 TIMEOUT = 2.0  # seconds, per check
+
+#: ``scheme://user:password@`` in a driver's message.
+_CREDENTIALS = re.compile(r"(\w+://)[^/@\s]*@")
+
+
+def without_credentials(text: str) -> str:
+    return _CREDENTIALS.sub(r"\1***@", text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +48,8 @@ async def check_database(pool: asyncpg.Pool) -> list[Check]:
     except Exception as error:  # refused, timed out, pool closed: all "unreachable"
         return [
             Check("database", False, "database_unreachable",
-                  f"PostgreSQL did not answer: {type(error).__name__}: {error}"),
+                  without_credentials(
+                      f"PostgreSQL did not answer: {type(error).__name__}: {error}")),
             Check("migrations", False, "migrations_unknown", "PostgreSQL did not answer"),
         ]
     migrations = Check("migrations", True)
@@ -61,7 +71,8 @@ async def check_broker(settings: Settings) -> Check:
                 request_metadata(settings, host, port, int(TIMEOUT * 1000)), TIMEOUT + 0.5
             )
         except Exception as error:  # refused, timed out, not Kafka: all "not reachable"
-            failures.append(f"{host}:{port}: {type(error).__name__}: {error}")
+            failures.append(without_credentials(f"{host}:{port}: {type(error).__name__}: "
+                                                f"{error}"))
         else:
             return Check("broker", True)
     return Check("broker", False, "broker_unreachable",

@@ -25,12 +25,11 @@ class ApiServer(uvicorn.Server):
         yield
 
 
-def api_server(
-    settings: Settings, pool: asyncpg.Pool, *, host: str = "0.0.0.0"
-) -> ApiServer:
+def api_server(settings: Settings, pool: asyncpg.Pool) -> ApiServer:
+    """Bound to ``http_host`` (loopback unless told otherwise) and ``http_port``."""
     config = uvicorn.Config(
         create_app(settings, pool),
-        host=host,
+        host=settings.http_host,
         port=settings.http_port,
         log_config=None,  # keep the host's logging configuration
         access_log=False,
@@ -40,9 +39,10 @@ def api_server(
 
 
 async def run_api(settings: Settings, pool: asyncpg.Pool, stop: asyncio.Event) -> None:
-    """Serve on 0.0.0.0:``http_port`` until ``stop`` is set; finish requests in flight."""
+    """Serve on ``http_host``:``http_port`` until ``stop`` is set; finish requests in
+    flight."""
     server = api_server(settings, pool)
-    serving = asyncio.create_task(_serve(server, settings.http_port))
+    serving = asyncio.create_task(_serve(server, settings.http_host, settings.http_port))
     stopping = asyncio.create_task(stop.wait())
     try:
         await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
@@ -52,8 +52,8 @@ async def run_api(settings: Settings, pool: asyncpg.Pool, stop: asyncio.Event) -
     await serving
 
 
-async def _serve(server: ApiServer, port: int) -> None:
+async def _serve(server: ApiServer, host: str, port: int) -> None:
     try:
         await server.serve()
     except SystemExit as error:  # uvicorn exits when it cannot bind: fail this part only
-        raise RuntimeError(f"the HTTP API could not start on port {port}") from error
+        raise RuntimeError(f"the HTTP API could not start on {host}:{port}") from error

@@ -5,8 +5,18 @@ from __future__ import annotations
 
 import typer
 
-from services.cli import demo, journal_cmds, migrate_cmd, ops_cmds, pipeline, setup_cmds
+from services.actor import os_user, reset_actor, set_actor
+from services.cli import (
+    api_key_cmds,
+    demo,
+    journal_cmds,
+    migrate_cmd,
+    ops_cmds,
+    pipeline,
+    setup_cmds,
+)
 from services.cli.output import LedgerTyper, set_debug
+from services.config import load_settings
 from services.logs import quiet_library_logs
 
 app = LedgerTyper(
@@ -17,12 +27,26 @@ app = LedgerTyper(
 )
 
 
+def cli_actor() -> str:
+    """Who a command acts as: ``LEDGER_ACTOR`` (environment or ``.env``), else the OS user."""
+    try:
+        configured = load_settings().actor
+    except Exception:  # settings the command itself refuses, with its own message and exit
+        configured = None
+    return (configured or "").strip() or os_user()
+
+
 @app.callback()
 def _root(
+    ctx: typer.Context,
     debug: bool = typer.Option(False, "--debug", help="Show the traceback of every error."),
 ) -> None:
+    # No docstring: it would replace the app's help. Runs before every command: each
+    # command event it writes records the actor (services.actor).
     set_debug(debug)
     quiet_library_logs()
+    token = set_actor(cli_actor())
+    ctx.call_on_close(lambda: reset_actor(token))
 
 
 app.command("migrate")(migrate_cmd.migrate_command)
@@ -33,6 +57,7 @@ app.command()(pipeline.schema)
 app.add_typer(setup_cmds.settings_app, name="settings")
 app.add_typer(setup_cmds.orgs_app, name="orgs")
 app.add_typer(setup_cmds.periods_app, name="periods")
+app.add_typer(api_key_cmds.api_keys_app, name="api-keys")
 app.add_typer(journal_cmds.runs_app, name="journal-runs")
 app.add_typer(journal_cmds.entries_app, name="journal-entries")
 app.command()(journal_cmds.pending)

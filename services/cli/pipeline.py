@@ -90,7 +90,7 @@ def _serve(ingest: bool, publisher: bool, api: bool) -> None:
             from services.api.server import run_api  # FastAPI loads only when serving it
 
             parts["api"] = run_api(settings, pool, stop)
-            log.info("HTTP API and /metrics on 0.0.0.0:%d", settings.http_port)
+            log.info("HTTP API and /metrics on %s:%d", settings.http_host, settings.http_port)
         log.info("serving: %s", ", ".join(parts))
         await run_parts(parts, stop)
         log.info("stopped")

@@ -18,13 +18,15 @@ from events.journal_rules import LedgerSettings
 from events.periods import OPEN_ENDED_NAME, UNLABELED_SCOPE, Period
 from events.transaction_types import Settlement
 from events.violations import RuleViolation
+from services.actor import current_actor
 from services.errors import Conflict, LedgerError, NotFound, RejectedInput
 from services.store import locks, log
 
-#: Serialises operator commands that validate and then append (settings, orgs, periods).
+#: Serialises operator commands that validate and then append (settings, orgs, periods,
+#: API keys).
 ADMIN_LOCK = locks.ADMIN
 
-#: Event types relayed to ``ledger.journal-entries`` (CONTRACT.md §2, outbound).
+#: Event types relayed to ``ledger.journal-entries`` (docs/contract.md §2, outbound).
 OUTBOUND_TYPES = (
     "journal_run.completed",
     "journal_entry.created",
@@ -41,6 +43,11 @@ ORDER BY position
 """
 
 
+def command_metadata() -> str:
+    """The ``metadata`` of a command event: who did it (``services.actor``), as JSON text."""
+    return json.dumps({"actor": current_actor()}, separators=(",", ":"))
+
+
 def command_event(
     event_type: str,
     stream: str,
@@ -49,7 +56,8 @@ def command_event(
     org: str | None = None,
     internal: dict[str, Any] | None = None,
 ) -> log.NewEvent:
-    """An event in the CONTRACT envelope; ``internal`` holds what only the store needs."""
+    """An event in the contract's envelope; ``internal`` holds what only the store needs,
+    the metadata records the actor."""
     event_id = uuid.uuid4()
     payload: dict[str, Any] = {
         "event_id": str(event_id),
@@ -69,6 +77,7 @@ def command_event(
         org=org,
         payload=text,
         body_hash=hashlib.sha256(text.encode()).digest(),
+        metadata=command_metadata(),
     )
 
 

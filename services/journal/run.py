@@ -1,6 +1,6 @@
 """A journal run, as a short sequence of named steps over SQL that does the heavy lifting.
 
-1. check the request against every rule of DOMAIN.md §3 (``events.journal_rules``);
+1. check the request against every rule of docs/domain.md §3 (``events.journal_rules``);
 2. lock the scope, so two runs on one scope never take the same transaction;
 3. select the eligible transactions of the scope, types and dates;
 4. summarise them into entries and lines;
@@ -88,7 +88,7 @@ async def take_numbers(conn: asyncpg.Connection, entries: int) -> tuple[int, int
 
 
 def run_data(plan: RunPlan, number: str, entry_numbers: list[str], count: int) -> dict[str, Any]:
-    """The ``journal_run.completed`` data (CONTRACT.md §2)."""
+    """The ``journal_run.completed`` data (docs/contract.md §2)."""
     return {
         "number": number,
         "org": plan.org,
@@ -109,13 +109,14 @@ async def write_events(
     conn: asyncpg.Connection, plan: RunPlan, run: int, first_entry: int, entries: int, count: int
 ) -> dict[str, Any]:
     number = run_number(run)
-    await conn.execute(
-        sql.STAGE_ENTRY_EVENTS,
-        first_entry, number, plan.org, plan.period.name, plan.journal_entry_date,
-    )
     entry_numbers = [f"JE-{first_entry + i:08d}" for i in range(entries)]
     data = run_data(plan, number, entry_numbers, count)
     completed = command_event("journal_run.completed", f"journal_run:{number}", data, org=plan.org)
+    await conn.execute(
+        sql.STAGE_ENTRY_EVENTS,
+        first_entry, number, plan.org, plan.period.name, plan.journal_entry_date,
+        completed.metadata,  # the entries record the same actor as their run
+    )
     await conn.copy_records_to_table(
         "staged_events",
         records=[(entries + 1, completed.stream, completed.event_id, completed.event_type,

@@ -95,11 +95,11 @@ UPDATE counters SET value = value + $2 WHERE name = $1 RETURNING value - $2 + 1
 """
 
 #: $1 first entry number, $2 run number, $3 org (NULL = unlabeled), $4 period name,
-#: $5 journal entry date.
+#: $5 journal entry date, $6 the events' metadata (who ran it).
 STAGE_ENTRY_EVENTS = """
 INSERT INTO staged_events (ord, stream, event_id, event_type, org, payload, body_hash, metadata)
 SELECT g.ordinal, 'journal_entry:' || e.number, e.event_id, 'journal_entry.created', $3,
-       e.payload, sha256(convert_to(e.payload::text, 'UTF8')), '{}'::jsonb
+       e.payload, sha256(convert_to(e.payload::text, 'UTF8')), $6::jsonb
 FROM run_groups g
 JOIN run_entries x USING (ordinal)
 CROSS JOIN LATERAL (

@@ -52,7 +52,7 @@ async def test_replay_verify_rebuild_dlq_and_republish_from_the_command_line(
     assert (code, verified["ok"], verified["violations"]) == (0, True, [])
     code, rebuilt = ledger(settings, "projections", "rebuild")
     assert code == 0 and rebuilt["rebuilt"] == ["ledger", "journal", "pending_transactions",
-                                                "rejected_messages"]
+                                                "rejected_messages", "api_keys"]
     code, unknown = ledger(settings, "projections", "rebuild", "nope")
     assert code == 2 and unknown["error"]["code"] == "projection_unknown"
 

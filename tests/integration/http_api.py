@@ -1,9 +1,10 @@
 """The HTTP API served by uvicorn in the test's event loop, on the settings' free port, and
-an httpx client talking to it over real HTTP."""
+an httpx client talking to it over real HTTP, with an API key of the role asked for."""
 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -12,18 +13,29 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from services.api.server import api_server
+from services.commands.api_keys import create_api_key
 from services.config import Settings
 from tests.helpers import wait_until
 
 
+async def bearer(pool: asyncpg.Pool, role: str, name: str | None = None) -> dict[str, str]:
+    """The ``Authorization`` header of a new key (named after its role unless ``name``)."""
+    key = await create_api_key(pool, name or f"{role}-{uuid.uuid4().hex[:8]}", role)
+    return {"Authorization": f"Bearer {key['token']}"}
+
+
 @asynccontextmanager
-async def serving(settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[httpx.AsyncClient]:
+async def serving(
+    settings: Settings, pool: asyncpg.Pool, role: str | None = "operator"
+) -> AsyncIterator[httpx.AsyncClient]:
     """``uvicorn.Server(config).serve()`` as a task until the block ends; the client's base
-    URL is the server's."""
-    server = api_server(settings, pool, host="127.0.0.1")
+    URL is the server's, and it sends a new key of ``role`` (None: no key)."""
+    headers = await bearer(pool, role) if role is not None else {}
+    server = api_server(settings, pool)
     task = asyncio.create_task(server.serve())
     async with httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{settings.http_port}", timeout=30
+        base_url=f"http://{settings.http_host}:{settings.http_port}", timeout=30,
+        headers=headers,
     ) as client:
 
         async def healthy() -> bool:

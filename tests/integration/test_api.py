@@ -11,6 +11,7 @@ import asyncpg
 import httpx
 import pytest
 
+from services.api.readiness import readiness
 from services.commands.orgs import create_org
 from services.commands.settings import set_settings
 from services.config import Settings
@@ -333,9 +334,15 @@ async def test_accounting_periods_create_list_close_reopen(
 
 
 async def test_readyz_healthz_and_openapi(api: httpx.AsyncClient) -> None:
-    assert await ok(await api.get("/healthz")) == {"success": True, "status": "up"}
-    assert await ok(await api.get("/readyz")) == {
-        "success": True, "checks": {"database": "ok", "migrations": "ok", "broker": "ok"}}
+    async with httpx.AsyncClient(base_url=api.base_url) as anonymous:
+        for client in (api, anonymous):
+            assert await ok(await client.get("/healthz")) == {"success": True, "status": "up"}
+        # the details only for a caller with a key; anyone learns ready or not
+        assert await ok(await api.get("/readyz")) == {
+            "success": True, "status": "ready",
+            "checks": {"database": "ok", "migrations": "ok", "broker": "ok"}}
+        assert await ok(await anonymous.get("/readyz")) == {"success": True, "status": "ready"}
+        assert (await anonymous.get("/docs")).status_code == 401
     docs = await api.get("/docs")
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
     spec = (await api.get("/openapi.json")).json()
@@ -344,10 +351,43 @@ async def test_readyz_healthz_and_openapi(api: httpx.AsyncClient) -> None:
         spec["paths"])
     assert "journalRunNumber" in spec["components"]["schemas"]["JournalRun"]["properties"]
     assert set(spec["paths"]["/v1/journal-runs"]["post"]["responses"]) == {
-        "200", "400", "404", "409"}  # refusals in the error shape; no 422
+        "200", "400", "401", "403", "404", "409"}  # refusals in the error shape; no 422
+    # the key, documented: a bearer scheme for every route but the anonymous ones
+    assert spec["components"]["securitySchemes"] == {"apiKey": {
+        "type": "http", "scheme": "bearer",
+        "description": "An API key's token, from `ledger api-keys create`."}}
+    assert spec["security"] == [{"apiKey": []}]
+    assert [path for path, operations in spec["paths"].items()
+            if any(o.get("security") == [] for o in operations.values())] == [
+        "/healthz", "/readyz"]
 
 
-async def test_readyz_is_503_with_reasons_when_unmigrated_and_the_broker_is_away(
+async def test_readyz_is_503_and_says_why_only_to_a_key_holder(
+    settings: Settings, pool: asyncpg.Pool
+) -> None:
+    away = settings.model_copy(update={"kafka_bootstrap": f"127.0.0.1:{free_port()}"})
+    async with serving(away, pool, role="viewer") as viewer, httpx.AsyncClient(
+            base_url=viewer.base_url) as anonymous:
+        answer = await viewer.get("/readyz")
+        assert answer.status_code == 503
+        body = answer.json()
+        assert body["success"] is False
+        assert body["checks"] == {"database": "ok", "migrations": "ok",
+                                  "broker": "broker_unreachable"}
+        assert [r["code"] for r in body["reasons"]] == ["broker_unreachable"]
+        assert away.kafka_bootstrap in body["reasons"][0]["message"]
+
+        answer = await anonymous.get("/readyz")
+        assert (answer.status_code, answer.json()) == (503, {
+            "success": False, "reasons": [{"code": "not_ready", "message": "not ready"}]})
+
+        metrics = await viewer.get("/metrics")  # still answers, without lag samples
+        assert metrics.status_code == 200
+        assert f'ledger_consumer_lag{{partition="0",topic="{settings.topic_billing}"}}' not in (
+            metrics.text)
+
+
+async def test_readyz_is_503_when_unmigrated_and_the_broker_is_away(
     settings: Settings, pg_url: str, schema_name: str
 ) -> None:
     schema = f"{schema_name}_bare"
@@ -357,20 +397,19 @@ async def test_readyz_is_503_with_reasons_when_unmigrated_and_the_broker_is_away
     away = settings.model_copy(update={"kafka_bootstrap": f"127.0.0.1:{free_port()}",
                                        "http_port": free_port()})
     try:
-        async with serving(away, pool) as client:
-            answer = await client.get("/readyz")
-            assert answer.status_code == 503
-            body = answer.json()
-            assert body["success"] is False
-            assert body["checks"] == {"database": "ok", "migrations": "migrations_pending",
-                                      "broker": "broker_unreachable"}
-            assert [r["code"] for r in body["reasons"]] == ["migrations_pending",
-                                                            "broker_unreachable"]
-            assert body["reasons"][0]["message"].startswith("not applied yet: 0001_")
-            metrics = await client.get("/metrics")  # still answers, without lag samples
-            assert metrics.status_code == 200
-            assert f'ledger_consumer_lag{{partition="0",topic="{settings.topic_billing}"}}' not in (
-                metrics.text)
+        checks = await readiness(away, pool)  # what a key holder would be told
+        assert [(c.name, c.code) for c in checks] == [
+            ("database", ""), ("migrations", "migrations_pending"),
+            ("broker", "broker_unreachable")]
+        assert checks[1].message.startswith("not applied yet: 0001_")
+        async with serving(away, pool, role=None) as anonymous:  # no key table to hold one
+            answer = await anonymous.get("/readyz")
+            assert (answer.status_code, answer.json()) == (503, {
+                "success": False, "reasons": [{"code": "not_ready", "message": "not ready"}]})
+            # a route that needs a key cannot check one without the table: 503, not 401
+            refused = await anonymous.get("/v1/journal-runs/JR-00000001",
+                                          headers={"Authorization": "Bearer lk_x"})
+            assert refusal(refused) == (503, "unavailable")
     finally:
         await pool.close()
         await drop_schema(pg_url, schema)

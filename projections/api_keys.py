@@ -1,0 +1,58 @@
+"""Projection ``api_keys``: the HTTP API's keys, their roles and whether they still work.
+
+- ``api_key.created`` adds the key: name, role, the SHA-256 of its token (never the token),
+  when it was created;
+- ``api_key.revoked`` stamps ``revoked_at``; the row stays (a name is never used twice, and
+  ``ledger api-keys list`` shows when each key stopped working).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
+
+import asyncpg
+
+from projections.segments import apply_in_order, statement
+
+NAME = "api_keys"
+TABLES = ("api_keys",)
+REBUILD_WITHOUT: tuple[str, ...] = ()
+
+_CREATED = """
+INSERT INTO api_keys (name, role, token_hash, created_at, event_position)
+SELECT d ->> 'name', d ->> 'role', d ->> 'token_hash', (d ->> 'created_at')::timestamptz,
+       e.position
+FROM events e, LATERAL (SELECT e.payload -> 'data') AS x(d)
+WHERE e.position = ANY($1)
+"""
+
+_REVOKED = """
+UPDATE api_keys k
+SET revoked_at = (d ->> 'revoked_at')::timestamptz
+FROM events e, LATERAL (SELECT e.payload -> 'data') AS x(d)
+WHERE e.position = ANY($1) AND k.name = d ->> 'name'
+"""
+
+HANDLERS = {
+    "api_key.created": statement(_CREATED),
+    "api_key.revoked": statement(_REVOKED),
+}
+
+
+async def apply(
+    conn: asyncpg.Connection,
+    first: int,
+    last: int,
+    positions: Sequence[int] | None = None,
+    types: AbstractSet[str] | None = None,
+) -> None:
+    await apply_in_order(conn, first, last, positions, HANDLERS, types)
+
+
+async def reset(conn: asyncpg.Connection) -> None:
+    """DELETE, not TRUNCATE: every HTTP request reads this table, and TRUNCATE would lock
+    them all out until a rebuild commits (minutes on a long log). Deleted rows stay
+    visible to other transactions until then, so the API keeps answering with the keys as
+    they were; the table is a few rows, so deleting costs nothing."""
+    await conn.execute("DELETE FROM api_keys")

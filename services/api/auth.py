@@ -1,0 +1,126 @@
+"""Every request needs an API key, but those to the anonymous routes (docs/contract.md §4).
+
+One middleware for the whole app, in front of the router, so no route can be left open by
+forgetting a dependency: ``/docs``, ``/openapi.json`` and paths that match no route are
+covered too. Anonymous are only ``/healthz`` and ``/readyz`` (and ``/metrics`` when
+``LEDGER_METRICS_PUBLIC=true``).
+
+- no ``Authorization: Bearer TOKEN``, or a token no live key has: 401 ``unauthorized`` with
+  ``WWW-Authenticate: Bearer``;
+- a ``viewer`` key may GET (and HEAD); any other method needs an ``operator`` key: else 403
+  ``forbidden``.
+
+The token's hash is looked up in the database on every request (one unique-index probe on
+the API's pool): a key revoked by any process stops working at the next request, in every
+server, with no cache to expire. The request then runs as the key's actor
+(``services.actor``), which every command event it writes records; the key is also left in
+the ASGI scope (``SCOPE_KEY``) for the access log and for ``/readyz``.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import nullcontext
+from dataclasses import dataclass
+
+import asyncpg
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from services.actor import acting_as
+from services.api.errors import error_response
+from services.commands.api_keys import token_hash
+
+log = logging.getLogger("ledger.api")
+
+ANONYMOUS_ROUTES = frozenset({"/healthz", "/readyz"})
+METRICS_ROUTE = "/metrics"
+READ_METHODS = frozenset({"GET", "HEAD"})
+OPERATOR = "operator"
+#: Where the request's key (or None) is kept in the ASGI scope.
+SCOPE_KEY = "ledger.api_key"
+
+_LOOKUP = "SELECT name, role FROM api_keys WHERE token_hash = $1 AND revoked_at IS NULL"
+
+#: The database cannot answer (down, overloaded, not migrated): 503, as every route does
+#: while PostgreSQL is away.
+_STORE_ERRORS = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    name: str
+    role: str
+
+    def may(self, method: str) -> bool:
+        return self.role == OPERATOR or method in READ_METHODS
+
+
+def bearer_token(scope: Scope) -> str | None:
+    """The token of an ``Authorization: Bearer TOKEN`` header (the scheme in any case)."""
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin-1").strip().partition(" ")
+            token = token.strip()
+            return token if scheme.lower() == "bearer" and token else None
+    return None
+
+
+async def live_key(pool: asyncpg.Pool, token: str) -> ApiKey | None:
+    """The unrevoked key whose token this is, if any."""
+    row = await pool.fetchrow(_LOOKUP, token_hash(token))
+    return ApiKey(row["name"], row["role"]) if row is not None else None
+
+
+def unauthorized(message: str) -> ASGIApp:
+    response = error_response(401, [("unauthorized", message)])
+    response.headers["WWW-Authenticate"] = "Bearer"
+    return response
+
+
+class RequireApiKey:
+    def __init__(self, app: ASGIApp, pool: asyncpg.Pool, metrics_public: bool) -> None:
+        self.app = app
+        self.pool = pool
+        self.anonymous = ANONYMOUS_ROUTES | ({METRICS_ROUTE} if metrics_public else set())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self.app(scope, receive, send)
+            return
+        if scope["type"] != "http":  # no websocket routes: refuse rather than pass
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        refusal, key = await self.check(scope)
+        scope[SCOPE_KEY] = key
+        if refusal is not None:
+            await refusal(scope, receive, send)
+            return
+        with acting_as(key.name) if key is not None else nullcontext():
+            await self.app(scope, receive, send)
+
+    async def check(self, scope: Scope) -> tuple[ASGIApp | None, ApiKey | None]:
+        """(the refusal to answer with, or None; the caller's key, or None: anonymous)."""
+        anonymous = scope["path"] in self.anonymous
+        token = bearer_token(scope)
+        key = None
+        if token is not None:
+            try:
+                key = await live_key(self.pool, token)
+            except _STORE_ERRORS as error:
+                if anonymous:  # answer as to anyone: a probe must not need the key store
+                    return None, None
+                log.warning("API key lookup failed: %s: %s", type(error).__name__, error)
+                return error_response(503, [("unavailable", "the API keys cannot be checked "
+                                             "now: the database is unavailable")]), None
+        if anonymous:
+            return None, key
+        if token is None:
+            return unauthorized("this route needs an API key: send 'Authorization: Bearer "
+                                "TOKEN' (keys come from 'ledger api-keys create')"), None
+        if key is None:
+            return unauthorized("the API key is unknown or revoked"), None
+        if not key.may(scope["method"]):
+            return error_response(403, [("forbidden", f"API key {key.name!r} is a {key.role}: "
+                                         f"it may only read (GET); {scope['method']} needs an "
+                                         "operator key")]), key
+        return None, key
