@@ -245,7 +245,7 @@ def _invalid_values(error: ValidationError) -> SettingRefused:
         message = detail["msg"].removeprefix("Value error, ")
         # A model-level rule (the Kafka security settings) names its variables itself.
         problem = f"{variable_name(field)}: {message}" if field else message
-        if field not in SECRET_SETTINGS and detail.get("input") is not None:
+        if field and field not in SECRET_SETTINGS and detail.get("input") is not None:
             problem += f" (got {detail['input']!r})"
         problems.append(problem)
     return SettingRefused("setting_invalid", "; ".join(problems))

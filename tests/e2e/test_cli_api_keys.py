@@ -61,7 +61,9 @@ async def test_create_list_revoke_and_a_rebuild_restores_them(
     assert (verified["ok"], verified["violations"]) == (True, [])
 
 
-async def test_without_json_the_token_alone_is_on_stdout(settings: Settings) -> None:
+async def test_without_json_the_token_alone_is_on_stdout(
+    settings: Settings, pool: asyncpg.Pool  # a migrated schema
+) -> None:
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "services.cli", "api-keys", "create", "deploy", "--role",
         "operator", env=process_env(settings), stdout=asyncio.subprocess.PIPE,

@@ -110,8 +110,7 @@ async def test_metrics_are_anonymous_only_when_made_public(
 async def api_process(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """``run_api`` as ``ledger serve --api`` runs it, on a pool of its own (as a separate
     server process would have), until the block ends."""
-    assert settings.database_url
-    pool = await create_pool(settings.database_url, max_size=2)
+    pool = await create_pool(settings.database_dsn(), max_size=2)
     stop = asyncio.Event()
     task = asyncio.create_task(run_api(settings, pool, stop))
     try:

@@ -73,6 +73,10 @@ def test_secrets_print_as_stars(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("LEDGER_DATABASE_URL", f"postgresql://ledger:{PASSWORD}@db:5432/ledger")
     monkeypatch.setenv("LEDGER_KAFKA_SASL_PASSWORD", PASSWORD)
+    monkeypatch.setenv("LEDGER_KAFKA_SECURITY_PROTOCOL", "SASL_PLAINTEXT")
+    monkeypatch.setenv("LEDGER_KAFKA_SASL_MECHANISM", "PLAIN")
+    monkeypatch.setenv("LEDGER_KAFKA_SASL_USERNAME", "ledger")
+    monkeypatch.setenv("LEDGER_KAFKA_BOOTSTRAP", "kafka:9092")
     monkeypatch.setenv("LEDGER_LOG_LEVEL", "debug")
     settings = load_settings()
     assert settings.log_level == "DEBUG"
@@ -88,3 +92,17 @@ def test_a_url_shown_in_a_message_has_its_password_masked() -> None:
         "postgresql://ledger:***@db:5432/ledger?search_path=s")
     unix = "postgresql://postgres@/postgres?host=/tmp/socket"
     assert redacted_url(unix) == unix
+
+
+def test_a_refused_kafka_setup_never_echoes_a_secret(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LEDGER_DATABASE_URL", f"postgresql://ledger:{PASSWORD}@db:5432/ledger")
+    monkeypatch.setenv("LEDGER_KAFKA_SASL_PASSWORD", PASSWORD)  # but PLAINTEXT: refused
+    with pytest.raises(SettingRefused) as refused:
+        load_settings()
+    assert refused.value.code == "setting_invalid"
+    assert refused.value.message == (
+        "LEDGER_KAFKA_SASL_PASSWORD is set but LEDGER_KAFKA_SECURITY_PROTOCOL is PLAINTEXT: "
+        "only SASL_PLAINTEXT and SASL_SSL use it")
