@@ -81,8 +81,13 @@ async def psql(url: str, sql_file: Path, **variables: str) -> None:
     assert process.returncode == 0, f"psql -f {sql_file.name}: {err.decode()}{out.decode()}"
 
 
+#: Passwords with quotes and a backslash: psql's :'variable' must quote them, whatever they hold.
+PASSWORDS = {"owner_password": "o'wner \"pass\" \\ word", "app_password": "a'pp; DROP ROLE x"}
+
+
 async def deploy(pg_url: str) -> tuple[Deployment, asyncpg.Connection]:
-    """Create the database and roles (the caller tears them down with :func:`undeploy`)."""
+    """An empty database with unique names for it and the roles (:func:`undeploy` drops all
+    three; the superuser connection it returns is for that)."""
     tag = uuid.uuid4().hex[:12]
     database, owner, app = f"ledger_{tag}", f"ledger_owner_{tag}", f"ledger_app_{tag}"
     d = Deployment(
@@ -91,7 +96,11 @@ async def deploy(pg_url: str) -> tuple[Deployment, asyncpg.Connection]:
         app_url=server_url_as(pg_url, user=app, database=database),
     )
     admin = await asyncpg.connect(pg_url)
-    await admin.execute(f'CREATE DATABASE "{d.database}"')
+    try:
+        await admin.execute(f'CREATE DATABASE "{d.database}"')
+    except BaseException:
+        await admin.close()
+        raise
     return d, admin
 
 
@@ -103,12 +112,15 @@ async def undeploy(admin: asyncpg.Connection, d: Deployment) -> None:
         await admin.close()
 
 
+def superuser_url(pg_url: str, d: Deployment) -> str:
+    return server_url_as(pg_url, user=urlsplit(pg_url).username or "postgres",
+                         database=d.database)
+
+
 async def set_up_roles_and_schema(pg_url: str, d: Deployment) -> None:
-    """roles.sql, grants.sql and the migrations, in the order compose runs them."""
-    superuser_url = server_url_as(pg_url, user=urlsplit(pg_url).username or "postgres",
-                                  database=d.database)
-    await psql(superuser_url, DEPLOY / "roles.sql", owner=d.owner, app=d.app, schema=SCHEMA,
-               owner_password="owner-secret", app_password="app-secret")
+    """roles.sql (superuser), the migrations (owner), grants.sql (owner): compose's order."""
+    await psql(superuser_url(pg_url, d), DEPLOY / "roles.sql",
+               owner=d.owner, app=d.app, schema=SCHEMA, **PASSWORDS)
     conn = await asyncpg.connect(d.owner_url)
     try:
         await migrate(conn)
@@ -203,6 +215,34 @@ async def test_the_service_role_cannot_change_drop_or_disarm_the_log(
             ("events_append_only_rows", "O"), ("events_append_only_truncate", "O")]
     finally:
         await conn.close()
+
+
+async def test_the_roles_are_plain_logins_with_passwords(
+    pg_url: str, shared_deployment: Deployment
+) -> None:
+    d = shared_deployment
+    admin = await asyncpg.connect(superuser_url(pg_url, d))
+    try:
+        found = await admin.fetch(
+            "SELECT rolname, rolcanlogin, rolsuper, rolcreatedb, rolcreaterole, rolbypassrls, "
+            "       rolpassword LIKE 'SCRAM-SHA-256$%' AS has_password "
+            "FROM pg_authid WHERE rolname = ANY($1::text[]) ORDER BY rolname", [d.owner, d.app])
+        assert [tuple(r) for r in found] == [
+            (d.app, True, False, False, False, False, True),
+            (d.owner, True, False, False, False, False, True)]
+        database = await admin.fetchrow(
+            "SELECT has_database_privilege($1, $3, 'CONNECT') AS connect, "
+            "       has_database_privilege($1, $3, 'TEMPORARY') AS temporary, "
+            "       has_database_privilege($1, $3, 'CREATE') AS create_schema, "
+            "       has_database_privilege('public', $3, 'CONNECT') AS anyone_connects, "
+            "       has_schema_privilege($1, $2, 'CREATE') AS create_in_schema, "
+            "       has_schema_privilege($1, 'public', 'CREATE') AS create_in_public",
+            d.app, SCHEMA, d.database)
+        assert dict(database) == {
+            "connect": True, "temporary": True, "create_schema": False,
+            "anyone_connects": False, "create_in_schema": False, "create_in_public": False}
+    finally:
+        await admin.close()
 
 
 async def test_the_owner_role_owns_the_schema_and_the_log(shared_deployment: Deployment) -> None:
