@@ -9,11 +9,16 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     LEDGER_DATA_DIR=/tmp/ledger
 
 WORKDIR /app
+# The runtime dependencies at the versions (and file hashes) of requirements.lock (`make
+# lock`), in a layer of their own that a code change does not rebuild; then the ledger alone.
+COPY requirements.lock ./
+RUN pip install --require-hashes --no-deps -r requirements.lock
 COPY pyproject.toml README.md ./
 COPY events ./events
 COPY projections ./projections
 COPY services ./services
-RUN pip install . \
+RUN pip install --no-deps . \
+    && pip check \
     && useradd --system --uid 10001 --no-create-home ledger
 
 USER ledger

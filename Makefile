@@ -34,3 +34,19 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .ledger .pytest_cache .mypy_cache .ruff_cache
+
+# requirements.lock: the runtime dependencies (not dev, not embedded) the Dockerfile installs,
+# pinned with their hashes. Resolved by pip-tools on Python 3.11 (the image's) from PyPI alone,
+# whatever this machine's pip is configured with. Existing pins that still fit pyproject.toml
+# are kept; `make lock LOCK_ARGS=--upgrade` moves every pin to the newest release.
+LOCK_PY ?= python3.11
+LOCK_ARGS ?=
+.PHONY: lock
+lock:
+	set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	$(LOCK_PY) -m venv "$$tmp"; \
+	"$$tmp/bin/python" -m pip install --quiet pip-tools; \
+	env -u PIP_FIND_LINKS -u PIP_EXTRA_INDEX_URL -u PIP_INDEX_URL -u PIP_CONSTRAINT \
+		PIP_CONFIG_FILE=/dev/null CUSTOM_COMPILE_COMMAND="make lock" \
+		"$$tmp/bin/pip-compile" --quiet --generate-hashes --strip-extras --no-emit-index-url \
+		--no-emit-find-links $(LOCK_ARGS) --output-file requirements.lock pyproject.toml
