@@ -41,6 +41,11 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 _ADD_CHECKSUM = "ALTER TABLE schema_migrations ADD COLUMN IF NOT EXISTS checksum text"
 
 _HAS_TABLE = "SELECT to_regclass('schema_migrations') IS NOT NULL"
+_HAS_CHECKSUM = """
+SELECT EXISTS (SELECT 1 FROM pg_attribute
+               WHERE attrelid = to_regclass('schema_migrations') AND attname = 'checksum'
+                 AND NOT attisdropped)
+"""
 _APPLIED = "SELECT version, name FROM schema_migrations ORDER BY version"
 _APPLIED_WITH_CHECKSUMS = "SELECT version, name, checksum FROM schema_migrations ORDER BY version"
 _RECORD = "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)"
@@ -131,8 +136,12 @@ async def migrate(conn: asyncpg.Connection) -> list[str]:
     applied: list[str] = []
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK_KEY)
-        await conn.execute(_CREATE_TABLE)
-        await conn.execute(_ADD_CHECKSUM)
+        # With nothing to do, write nothing: ``serve`` migrates at start, and in production
+        # it runs as a role that may not create, alter or update anything here.
+        if not await conn.fetchval(_HAS_TABLE):
+            await conn.execute(_CREATE_TABLE)
+        elif not await conn.fetchval(_HAS_CHECKSUM):
+            await conn.execute(_ADD_CHECKSUM)
         done = {r["version"]: r for r in await conn.fetch(_APPLIED_WITH_CHECKSUMS)}
         files = migration_files()
         unknown = sorted(set(done) - {version for version, _, _ in files})
@@ -150,7 +159,8 @@ async def migrate(conn: asyncpg.Connection) -> list[str]:
             )
         for version, name, sql in files:
             if version in done:
-                await conn.execute(_BACKFILL, version, checksum(sql))
+                if done[version]["checksum"] is None:
+                    await conn.execute(_BACKFILL, version, checksum(sql))
                 continue
             await conn.execute(sql)
             await conn.execute(_RECORD, version, name, checksum(sql))
