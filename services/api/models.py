@@ -394,14 +394,17 @@ class AccountingPeriod(_Period):
 
 class ListedAccountingPeriod(_Period):
     """Zuora's ``GetAccountingPeriodWithoutSuccessResponse``, whose ``fiscalYear`` is a
-    string ("2024"), unlike the single period's."""
+    string ("2024"), unlike the single period's, and whose quarter is spelt
+    ``fiscal_quarter``; ``fiscalQuarter`` comes too, as in the single period."""
 
     fiscal_year: str | None
+    fiscal_quarter_as_listed: int | None = Field(alias="fiscal_quarter")
 
     @classmethod
     def of(cls, period: dict[str, Any]) -> Self:
         year = period["fiscal_year"]
-        return cls(**cls.fields_of(period), fiscal_year=None if year is None else str(year))
+        return cls(**cls.fields_of(period), fiscal_year=None if year is None else str(year),
+                   fiscal_quarter_as_listed=period["fiscal_quarter"])
 
 
 class AccountingPeriodAnswer(AccountingPeriod, Answer):
