@@ -56,6 +56,7 @@ async def create_run(
     pool: Pool,
     response: Response,
     idempotency_key: Annotated[str | None, Header(
+        alias="Idempotency-Key",
         description="Retrying with the same key and body answers with the run the first "
                     "request made (for 24 hours); another body is 409 "
                     "idempotency_key_reused.")] = None,

@@ -64,6 +64,7 @@ async def list_periods(
     org_name: Annotated[str | None, Query(
         alias="orgName", description="Only this org's periods.")] = None,
     zuora_org_ids: Annotated[str | None, Header(
+        alias="Zuora-Org-Ids",
         description="Comma-separated orgs (an org's id is its name): only their periods. "
                     "orgName, when given, wins.")] = None,
     page: Annotated[int, Query(ge=1)] = 1,
