@@ -1,12 +1,13 @@
 """Projections of journal runs: ``journal_runs``, ``journal_entries``, ``journal_entry_lines``.
 
-- ``journal_run.completed`` adds the run;
+- ``journal_run.completed`` adds the run (executed when that event was recorded);
 - ``journal_entry.created`` adds the entry and its lines (its transactions are marked by
   the pending projection);
 - ``journal_entry.cancelled`` sets the entry cancelled (its transactions are released by
   the pending projection);
 - ``journal_run.cancelled`` sets the run cancelled, unless it kept transferred entries;
-- ``journal_entry.transfer_status_changed`` sets the entry's transfer status.
+- ``journal_entry.transfer_status_changed`` sets the entry's transfer status and, while it
+  is yes, when and by whom (the event's actor) it was set so.
 """
 
 from __future__ import annotations
@@ -25,13 +26,14 @@ REBUILD_WITHOUT: tuple[str, ...] = ()
 _RUN = """
 INSERT INTO journal_runs (number, scope, target_period, start_date, end_date,
                           journal_entry_date, transaction_types, status, transaction_count,
-                          entry_numbers, event_position)
+                          entry_numbers, event_position, executed_at)
 SELECT d ->> 'number', coalesce(d ->> 'org', ''), d -> 'target' ->> 'period',
        (d -> 'target' ->> 'start_date')::date, (d -> 'target' ->> 'end_date')::date,
        (d ->> 'journal_entry_date')::date,
        ARRAY(SELECT jsonb_array_elements_text(d -> 'transaction_types')),
        d ->> 'status', (d ->> 'transaction_count')::bigint,
-       ARRAY(SELECT jsonb_array_elements_text(d -> 'journal_entry_numbers')), e.position
+       ARRAY(SELECT jsonb_array_elements_text(d -> 'journal_entry_numbers')), e.position,
+       e.recorded_at
 FROM events e, LATERAL (SELECT e.payload -> 'data') AS x(d)
 WHERE e.position = ANY($1)
 """
@@ -73,10 +75,14 @@ WHERE e.position = ANY($1) AND r.number = e.payload -> 'data' ->> 'number'
 """
 
 _TRANSFER = """
-UPDATE journal_entries j SET transfer_status = latest.status
+UPDATE journal_entries j
+SET transfer_status = latest.status,
+    transferred_at = CASE WHEN latest.status = 'yes' THEN latest.recorded_at END,
+    transferred_by = CASE WHEN latest.status = 'yes' THEN latest.actor END
 FROM (
     SELECT DISTINCT ON (e.payload -> 'data' ->> 'number')
-           e.payload -> 'data' ->> 'number' AS number, e.payload -> 'data' ->> 'to' AS status
+           e.payload -> 'data' ->> 'number' AS number, e.payload -> 'data' ->> 'to' AS status,
+           e.recorded_at, e.metadata ->> 'actor' AS actor
     FROM events e WHERE e.position = ANY($1)
     ORDER BY e.payload -> 'data' ->> 'number', e.position DESC
 ) AS latest

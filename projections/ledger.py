@@ -2,8 +2,12 @@
 
 - ``settings.changed`` replaces the single settings row;
 - ``org.created`` adds the org (its open-ended period comes as its own ``period.created``);
-- ``period.created`` adds a period to its scope;
+- ``period.created`` adds a period to its scope, with its id (derived from scope and name for
+  events recorded before periods had ids, so that a rebuild gives the same id);
 - ``period.status_changed`` moves a period between open, pending_close and closed.
+
+Each period keeps when its first and latest events were recorded and their actors
+(``metadata ->> 'actor'``, null where not recorded): Zuora's createdOn/By, updatedOn/By.
 """
 
 from __future__ import annotations
@@ -39,20 +43,25 @@ SELECT e.payload -> 'data' ->> 'name', e.position FROM events e WHERE e.position
 
 _PERIOD = """
 INSERT INTO accounting_periods (scope, name, start_date, end_date, fiscal_year,
-                                fiscal_quarter, status, open_ended, event_position)
+                                fiscal_quarter, status, open_ended, event_position, id, notes,
+                                created_at, created_by, updated_at, updated_by)
 SELECT d ->> 'scope', d ->> 'name', (d ->> 'start_date')::date, (d ->> 'end_date')::date,
        (d ->> 'fiscal_year')::int, (d ->> 'fiscal_quarter')::int, 'open',
-       (d ->> 'open_ended')::boolean, e.position
+       (d ->> 'open_ended')::boolean, e.position,
+       coalesce(d ->> 'id', md5('accounting-period:' || (d ->> 'scope') || ':' || (d ->> 'name'))),
+       d ->> 'notes', e.recorded_at, e.metadata ->> 'actor', e.recorded_at,
+       e.metadata ->> 'actor'
 FROM events e, LATERAL (SELECT e.payload -> 'data') AS x(d)
 WHERE e.position = ANY($1)
 """
 
 _PERIOD_STATUS = """
 UPDATE accounting_periods p
-SET status = latest.status
+SET status = latest.status, updated_at = latest.recorded_at, updated_by = latest.actor
 FROM (
     SELECT DISTINCT ON (d ->> 'scope', d ->> 'name')
-           d ->> 'scope' AS scope, d ->> 'name' AS name, d ->> 'to' AS status
+           d ->> 'scope' AS scope, d ->> 'name' AS name, d ->> 'to' AS status,
+           e.recorded_at, e.metadata ->> 'actor' AS actor
     FROM events e, LATERAL (SELECT e.payload -> 'data') AS x(d)
     WHERE e.position = ANY($1)
     ORDER BY d ->> 'scope', d ->> 'name', e.position DESC

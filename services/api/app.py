@@ -22,9 +22,11 @@ from services.api.observe import ObserveRequests
 from services.config import Settings
 
 DESCRIPTION = """\
-Journal runs, summary journal entries and accounting periods of the billing ledger, shaped
-like Zuora's v1 Finance API: camelCase fields, transaction types by display name
-("Invoice Item") or id, numbers `JR-00000001` / `JE-00000001`.
+Journal runs, summary journal entries and accounting periods of the billing ledger in the
+shapes of Zuora's v1 Finance API, so that Zuora's own clients (the `zuora-sdk`) work
+unchanged: camelCase fields, Zuora's enum spellings (`Completed`, `Created`, `Debit`, `Yes`,
+`Open`), transaction types by display name ("Invoice Item") or id, numbers `JR-00000001` /
+`JE-00000001`, periods by id. Ledger-only data come as extra fields.
 
 Every refusal is `{"success": false, "reasons": [{"code", "message"}]}` with status 400
 (rejected: the code names the rule), 404 (not found) or 409 (conflict). Journal runs and

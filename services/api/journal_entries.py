@@ -1,5 +1,6 @@
-"""``/v1/journal-entries``: read, page through a run's, cancel, record transfer status,
-download transaction detail (and refuse to delete)."""
+"""``/v1/journal-entries``: read, page through a run's, cancel, record transfer status (as
+Zuora's Summary Journal Entries operations), download transaction detail (ledger-only), and
+refuse to delete."""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ from services.api.models import (
     JournalEntryCancellation,
     TransferStatusChange,
 )
-from services.errors import Conflict
+from services.api.zuora import TRANSFER_STATUS
+from services.errors import Conflict, RejectedInput
 from services.journal import entries as entry_commands
 from services.journal import views
 
@@ -43,30 +45,30 @@ async def entries_of_run(
         DEFAULT_PAGE_SIZE),
 ) -> JournalEntriesPage:
     """Entries in number order, ``pageSize`` at a time; ``nextPage`` is the path of the next
-    page, null on the last."""
+    page, absent on the last."""
     await views.get_run(pool, jr)  # 404 for an unknown run, not an empty page
-    found = await views.list_entries(pool, run=jr, limit=page_size + 1,
-                                     offset=(page - 1) * page_size)
+    found = await views.list_entry_views(pool, run=jr, limit=page_size + 1,
+                                         offset=(page - 1) * page_size)
     next_page = None
     if len(found) > page_size:
         next_page = (f"/v1/journal-entries/journal-runs/{quote(jr)}"
                      f"?page={page + 1}&pageSize={page_size}")
     return JournalEntriesPage(
-        journal_entries=[JournalEntry.model_validate(e) for e in found[:page_size]],
+        journal_entries=[JournalEntry.of(view) for view in found[:page_size]],
         next_page=next_page,
     )
 
 
 @router.get("/{je}", response_model=JournalEntryAnswer, summary="Get a journal entry")
 async def get_entry(je: str, pool: Pool) -> JournalEntryAnswer:
-    return JournalEntryAnswer.model_validate(await views.get_entry(pool, je))
+    return JournalEntryAnswer.of(await views.get_entry_view(pool, je))
 
 
 @router.put("/{je}/cancel", response_model=JournalEntryCancellation,
             summary="Cancel a journal entry")
 async def cancel_entry(je: str, pool: Pool) -> JournalEntryCancellation:
-    """Its transactions go back to pending; refused (409) once transferred (yes,
-    processing) or already cancelled."""
+    """Its transactions go back to pending; refused (409) once transferred (Yes,
+    Processing) or already cancelled."""
     return JournalEntryCancellation.model_validate(await entry_commands.cancel_entry(pool, je))
 
 
@@ -76,11 +78,25 @@ async def update_basic_information(
     je: str, body: BasicInformation, pool: Pool
 ) -> TransferStatusChange:
     """``transferredToAccounting`` is the entry's transfer status, set by the GL
-    integration; frozen (409) once the entry is cancelled."""
+    integration; frozen (409) once the entry is cancelled. The ledger keeps no notes and
+    derives an entry's items from its transactions: ``notes`` and ``journalEntryItems``
+    are refused (400), and nothing is changed."""
+    if body.journal_entry_items is not None:
+        raise RejectedInput(
+            "journal_entry_items_not_updatable",
+            "an entry's items are the sums of its transactions and cannot be edited: cancel "
+            "the entry and run again",
+        )
+    if body.notes is not None:
+        raise RejectedInput("journal_entry_notes_unsupported",
+                            "the ledger keeps no notes on journal entries")
+    if body.transferred_to_accounting is None:
+        raise RejectedInput("transferred_to_accounting_required",
+                            "name the entry's new transferredToAccounting")
     status = body.transferred_to_accounting.strip().lower()
-    return TransferStatusChange.model_validate(
-        await entry_commands.set_transfer_status(pool, je, status)
-    )
+    changed = await entry_commands.set_transfer_status(pool, je, status)
+    return TransferStatusChange(number=changed["number"],
+                                transferred_to_accounting=TRANSFER_STATUS[changed["to"]])
 
 
 @router.delete("/{je}", status_code=409, response_model=ErrorAnswer,

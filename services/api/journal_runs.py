@@ -1,4 +1,5 @@
-"""``/v1/journal-runs``: create, read, cancel (and refuse to delete) journal runs.
+"""``/v1/journal-runs``: create, read, cancel (and refuse to delete) journal runs, as Zuora's
+Journal Runs operations.
 
 Every rule is the command handlers': the body is only translated into the
 ``JournalRunRequest`` the CLI builds too.
@@ -6,20 +7,32 @@ Every rule is the command handlers': the body is only translated into the
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Header, Response
 
 from events.journal_rules import JournalRunRequest
 from services.api.deps import Pool, one_org
 from services.api.errors import ERROR_RESPONSES
-from services.api.models import ErrorAnswer, JournalRun, JournalRunCancellation, JournalRunCreate
+from services.api.models import (
+    ErrorAnswer,
+    JournalRun,
+    JournalRunCancellation,
+    JournalRunCreate,
+    JournalRunCreated,
+    org_names,
+)
+from services.api.zuora import RUN_STATUS
 from services.errors import Conflict
 from services.journal import entries as entry_commands
 from services.journal import views
+from services.journal.idempotency import AlreadyRun, RequestKey
 from services.journal.run import create_journal_run
 
 router = APIRouter(prefix="/v1/journal-runs", tags=["Journal runs"], responses=ERROR_RESPONSES)
+
+#: Set on the answer to a retried request: the run is the one the key's first request made.
+REPLAYED_HEADER = "Idempotent-Replayed"
 
 
 def run_request(body: JournalRunCreate) -> JournalRunRequest:
@@ -28,7 +41,7 @@ def run_request(body: JournalRunCreate) -> JournalRunRequest:
     single_date = start is not None and start == end
     return JournalRunRequest(
         types=tuple(t.type for t in body.transaction_types),
-        org=one_org([o.organization_name for o in body.organization_labels], "a journal run"),
+        org=one_org(org_names(body.organization_labels), "a journal run"),
         period=body.accounting_period_name,
         date=start if single_date else None,
         start=None if single_date else start,
@@ -37,28 +50,49 @@ def run_request(body: JournalRunCreate) -> JournalRunRequest:
     )
 
 
-def run_answer(run: dict[str, Any]) -> JournalRun:
-    return JournalRun.model_validate(run | {"journal_run_number": run["number"]})
-
-
-@router.post("", response_model=JournalRun, summary="Create a journal run")
-async def create_run(body: JournalRunCreate, pool: Pool) -> JournalRun:
-    """Journal the pending transactions of one scope, types and target, in one transaction.
-    A refused request writes nothing and consumes no number."""
-    return run_answer(await create_journal_run(pool, run_request(body)))
+@router.post("", response_model=JournalRunCreated, summary="Create a journal run")
+async def create_run(
+    body: JournalRunCreate,
+    pool: Pool,
+    response: Response,
+    idempotency_key: Annotated[str | None, Header(
+        alias="Idempotency-Key",
+        description="Retrying with the same key and body answers with the run the first "
+                    "request made (for 24 hours); another body is 409 "
+                    "idempotency_key_reused.")] = None,
+) -> JournalRunCreated:
+    """Journal the pending transactions of one scope, types and target, in one transaction,
+    and answer with the completed run. A refused request writes nothing and consumes no
+    number."""
+    key = None
+    if idempotency_key is not None:
+        key = RequestKey.of(idempotency_key,
+                            body.model_dump(mode="json", by_alias=True, exclude_unset=True))
+    try:
+        number = (await create_journal_run(pool, run_request(body), idempotency=key))["number"]
+    except AlreadyRun as replay:
+        number = replay.number
+        response.headers[REPLAYED_HEADER] = "true"
+    return JournalRunCreated.of(await views.get_run_view(pool, number),
+                                journal_run_number=number)
 
 
 @router.get("/{jr}", response_model=JournalRun, summary="Get a journal run")
 async def get_run(jr: str, pool: Pool) -> JournalRun:
-    return run_answer(await views.get_run(pool, jr))
+    return JournalRun.of(await views.get_run_view(pool, jr))
 
 
 @router.put("/{jr}/cancel", response_model=JournalRunCancellation,
             summary="Cancel a journal run")
 async def cancel_run(jr: str, pool: Pool) -> JournalRunCancellation:
-    """Cancel every entry that may be; entries transferred (yes, processing) are kept and
-    the run stays completed."""
-    return JournalRunCancellation.model_validate(await entry_commands.cancel_run(pool, jr))
+    """Cancel every entry that may be; entries transferred (Yes, Processing) are kept and
+    the run stays Completed."""
+    cancelled = await entry_commands.cancel_run(pool, jr)
+    return JournalRunCancellation(
+        number=cancelled["number"], status=RUN_STATUS[cancelled["status"]],
+        cancelled_entries=cancelled["cancelled_entries"],
+        kept_entries=cancelled["kept_entries"],
+    )
 
 
 @router.delete("/{jr}", status_code=409, response_model=ErrorAnswer,

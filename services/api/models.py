@@ -1,25 +1,43 @@
-"""Request and response bodies of the HTTP API, Zuora v1 Finance shaped: camelCase fields.
+"""Request and response bodies of the HTTP API: Zuora's v1 Finance API shapes
+(docs/contract.md §4).
 
-Responses carry exactly the fields of the command handlers' answers (for runs and entries,
-the outbound event ``data`` of CONTRACT.md §2), renamed to camelCase, plus ``success``.
-They are validated from the handlers' snake_case dicts by field name and written by alias.
-Requests accept camelCase only and refuse unknown fields (a field the ledger would ignore
-must not look accepted).
+Each response model answers as one schema of Zuora's published OpenAPI, named in its
+docstring: the same field names (camelCase, from the alias generator), the same types and
+enum spellings (``services.api.zuora``). Fields the ledger has no value for are left out,
+never guessed; ledger-only data come as extra fields after Zuora's, which Zuora's clients
+keep as additional properties. The values are taken from the ledger's own models (the
+outbound events of ``events.journal``, the CLI's ``--json`` shape) by each model's ``of``:
+the ledger's shape is declared once, there.
+
+Requests accept Zuora's request schema, camelCase only, and refuse unknown fields (a field
+the ledger would ignore must not look accepted).
 """
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Any
+from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
+
+from events._fields import Amount, CurrencyCode, IsoDate, TransactionTypeId
+from events.journal import EntryNumber, JournalEntryCreated, JournalRunCompleted, RunNumber
+from services.api import zuora
+from services.api.zuora import (
+    ZuoraEntryStatus,
+    ZuoraItemType,
+    ZuoraPeriodStatus,
+    ZuoraRunStatus,
+    ZuoraTransferStatus,
+)
+from services.errors import RejectedInput
+from services.journal.views import EntryView, RunView
 
 # -- bases -------------------------------------------------------------------------------------
 
 
 class ApiModel(BaseModel):
-    """A response part: built from snake_case handler output, written as camelCase."""
+    """A response part, written as camelCase."""
 
     model_config = ConfigDict(
         alias_generator=to_camel, validate_by_name=True, validate_by_alias=True,
@@ -28,9 +46,21 @@ class ApiModel(BaseModel):
 
 
 class Answer(ApiModel):
-    """Every successful answer says so."""
+    """Every successful answer says so (Zuora's ``CommonResponse``)."""
 
     success: bool = True
+
+
+def _absent_when_none(value: object) -> bool:
+    return value is None
+
+
+#: A field Zuora leaves out rather than writing null (``nextPage`` on the last page).
+NextPage = Annotated[
+    str | None,
+    Field(default=None, exclude_if=_absent_when_none,
+          description="Path of the next page; absent on the last one."),
+]
 
 
 class RequestBody(BaseModel):
@@ -50,7 +80,48 @@ class ErrorAnswer(BaseModel):
     reasons: list[Reason]
 
 
-# -- requests ----------------------------------------------------------------------------------
+# -- organization labels -----------------------------------------------------------------------
+
+
+class OrganizationLabelRequest(RequestBody):
+    """Zuora's ``OrganizationLabel``. The ledger's orgs have no separate id: an org's id is
+    its name, so either field names it."""
+
+    organization_id: str | None = None
+    organization_name: str | None = None
+    cascading_down: bool | None = None
+    excluded: bool | None = None
+
+    def org_name(self) -> str:
+        if self.cascading_down or self.excluded:
+            raise RejectedInput(
+                "organization_label_unsupported",
+                "the ledger's orgs have no hierarchy: cascadingDown and excluded must be "
+                "false or absent",
+            )
+        names = {n for n in (self.organization_id, self.organization_name) if n is not None}
+        if len(names) != 1:
+            raise RejectedInput(
+                "organization_label_invalid",
+                "an organization label names one org, by organizationName or organizationId "
+                "(the same value: an org's id is its name)",
+            )
+        return names.pop()
+
+
+def org_names(labels: list[OrganizationLabelRequest]) -> list[str]:
+    return [label.org_name() for label in labels]
+
+
+class OrganizationLabel(ApiModel):
+    organization_name: str
+
+
+def labels_of(org: str | None) -> list[OrganizationLabel]:
+    return [] if org is None else [OrganizationLabel(organization_name=org)]
+
+
+# -- journal runs ------------------------------------------------------------------------------
 
 
 class TransactionTypeName(RequestBody):
@@ -58,132 +129,298 @@ class TransactionTypeName(RequestBody):
                                   "category (billing, cash, revenue, unrealized_fx, all).")
 
 
-class OrganizationLabel(RequestBody):
-    organization_name: str
-
-
 class JournalRunCreate(RequestBody):
-    """One target: ``accountingPeriodName``, or ``targetStartDate`` + ``targetEndDate``
-    (the same date twice is a specific-date target)."""
+    """Zuora's ``CreateJournalRunRequest``. One target: ``accountingPeriodName``, or
+    ``targetStartDate`` + ``targetEndDate`` (the same date twice is a specific-date
+    target)."""
 
     accounting_period_name: str | None = None
-    target_start_date: date | None = None
-    target_end_date: date | None = None
-    journal_entry_date: date | None = Field(
+    target_start_date: IsoDate | None = None
+    target_end_date: IsoDate | None = None
+    journal_entry_date: IsoDate | None = Field(
         default=None, description="Defaults to the end date of the target's period.")
     transaction_types: list[TransactionTypeName]
-    organization_labels: list[OrganizationLabel] = Field(
+    organization_labels: list[OrganizationLabelRequest] = Field(
         default_factory=list, description="The org of the run (at most one); required "
                                           "under Multi-Org, refused without it.")
 
 
+class JournalRunTransactionType(ApiModel):
+    type: str = Field(description="Zuora's display name of the transaction type.")
+
+
+class JournalRun(Answer):
+    """Zuora's ``GetJournalRunResponse``; ledger-only: ``accountingPeriodName``,
+    ``journalEntryNumbers``, ``transactionCount``, ``transactionTypeIds``."""
+
+    number: RunNumber
+    status: ZuoraRunStatus
+    journal_entry_date: IsoDate
+    target_start_date: IsoDate
+    target_end_date: IsoDate
+    executed_on: str = Field(description="When the run completed, yyyy-mm-dd hh:mm:ss UTC.")
+    total_journal_entry_count: int
+    organization_labels: list[OrganizationLabel]
+    transaction_types: list[JournalRunTransactionType] = Field(
+        description="Types with a Zuora journal-run type (all but Unrealized FX Gain Loss).")
+    aggregate_currency: bool = Field(
+        default=False, description="Always false: the ledger keeps one entry per currency.")
+    accounting_period_name: str | None
+    journal_entry_numbers: list[EntryNumber]
+    transaction_count: int
+    transaction_type_ids: list[TransactionTypeId]
+
+    @classmethod
+    def of(cls, view: RunView, **more: Any) -> Self:
+        run = JournalRunCompleted.model_validate(view.data)
+        assert run.target.start_date is not None and run.target.end_date is not None
+        return cls(
+            number=run.number,
+            status=zuora.RUN_STATUS[run.status],
+            journal_entry_date=run.journal_entry_date,
+            target_start_date=run.target.start_date,
+            target_end_date=run.target.end_date,
+            executed_on=zuora.timestamp(view.executed_at),
+            total_journal_entry_count=len(run.journal_entry_numbers),
+            organization_labels=labels_of(run.org),
+            transaction_types=[JournalRunTransactionType(type=name)
+                               for name in zuora.zuora_run_types(run.transaction_types)],
+            accounting_period_name=run.target.period,
+            journal_entry_numbers=run.journal_entry_numbers,
+            transaction_count=run.transaction_count,
+            transaction_type_ids=run.transaction_types,
+            **more,
+        )
+
+
+class JournalRunCreated(JournalRun):
+    """Zuora's ``CreateJournalRunResponse`` (``journalRunNumber``); the ledger completes
+    the run before answering, so the run itself comes along."""
+
+    journal_run_number: RunNumber
+
+
+class JournalRunCancellation(Answer):
+    """Zuora's ``CommonResponse``; ledger-only: the run's ``number`` and ``status``, the
+    ``cancelledEntries`` and the transferred ``keptEntries``."""
+
+    number: RunNumber
+    status: ZuoraRunStatus = Field(description="Cancelled, or Completed when transferred "
+                                               "entries were kept (partial cancel).")
+    cancelled_entries: list[EntryNumber]
+    kept_entries: list[EntryNumber]
+
+
+# -- journal entries ---------------------------------------------------------------------------
+
+
+class JournalEntryItem(ApiModel):
+    """Zuora's ``GetJournalEntryItemResponse``: one account and side of an entry.
+    ``accountingCodeType``, ``glAccountName``, ``glAccountNumber`` and ``glString`` are left
+    out: the ledger has no chart of accounts."""
+
+    accounting_code_name: str = Field(description="The account, as the transactions name it.")
+    amount: Amount
+    home_currency_amount: Amount = Field(
+        description="Equals amount: the ledger has no home currency yet.")
+    type: ZuoraItemType
+
+
+class Segment(ApiModel):
+    segment_name: str
+    segment_value: str
+
+
+class JournalEntry(ApiModel):
+    """Zuora's ``GetJournalEntryDetailTypeWithoutSuccess``; ledger-only: ``journalRun``,
+    ``transactionCount``, ``totalDebit``, ``totalCredit``. ``homeCurrency`` and the items'
+    chart-of-accounts fields are left out."""
+
+    number: EntryNumber
+    accounting_period_name: str
+    journal_entry_date: IsoDate
+    transaction_type: str = Field(description="Zuora's display name of the type.")
+    currency: CurrencyCode
+    aggregate_currency: bool = False
+    journal_entry_items: list[JournalEntryItem]
+    segments: list[Segment]
+    status: ZuoraEntryStatus
+    transferred_to_accounting: ZuoraTransferStatus
+    organization_label: str | None
+    time_period_start: IsoDate = Field(description="The run's target start date.")
+    time_period_end: IsoDate = Field(description="The run's target end date.")
+    notes: str | None = Field(default=None, description="Always null: not kept by the ledger.")
+    transferred_by: str | None = Field(
+        description="Who set transferredToAccounting to Yes; null unless it is Yes.")
+    transfer_date_time: str | None = Field(
+        description="When transferredToAccounting was set to Yes; null unless it is Yes.")
+    journal_run: RunNumber
+    transaction_count: int
+    total_debit: Amount
+    total_credit: Amount
+
+    @classmethod
+    def of(cls, view: EntryView) -> Self:
+        entry = JournalEntryCreated.model_validate(view.data)
+        transferred = entry.transfer_status == "yes" and view.transferred_at is not None
+        return cls(
+            number=entry.number,
+            accounting_period_name=entry.accounting_period,
+            journal_entry_date=entry.journal_entry_date,
+            transaction_type=zuora.display_name(entry.transaction_type),
+            currency=entry.currency,
+            journal_entry_items=[
+                JournalEntryItem(accounting_code_name=line.account, amount=line.amount,
+                                 home_currency_amount=line.amount,
+                                 type=zuora.ITEM_TYPE[line.side])
+                for line in entry.lines
+            ],
+            segments=[Segment(segment_name=name, segment_value=value)
+                      for name, value in sorted(entry.segments.items())],
+            status=zuora.ENTRY_STATUS[entry.status],
+            transferred_to_accounting=zuora.TRANSFER_STATUS[entry.transfer_status],
+            organization_label=entry.org,
+            time_period_start=view.time_period_start,
+            time_period_end=view.time_period_end,
+            transferred_by=view.transferred_by if transferred else None,
+            transfer_date_time=(zuora.timestamp(view.transferred_at)
+                                if transferred and view.transferred_at else None),
+            journal_run=entry.journal_run,
+            transaction_count=entry.transaction_count,
+            total_debit=entry.total_debit,
+            total_credit=entry.total_credit,
+        )
+
+
+class JournalEntryAnswer(JournalEntry, Answer):
+    """Zuora's ``GetJournalEntryDetailResponse``."""
+
+
+class JournalEntriesPage(Answer):
+    """Zuora's ``GetJournalEntriesInJournalRunResponse``."""
+
+    journal_entries: list[JournalEntry]
+    next_page: NextPage
+
+
+class JournalEntryCancellation(Answer):
+    """Zuora's ``CommonResponse``; ledger-only: ``number``, ``journalRun``,
+    ``releasedTransactionCount``."""
+
+    number: EntryNumber
+    journal_run: RunNumber
+    released_transaction_count: int
+
+
 class BasicInformation(RequestBody):
-    transferred_to_accounting: str = Field(
-        description="No, Processing, Yes, Error or Ignore (case-insensitive).")
+    """Zuora's ``UpdateBasicSummaryJournalEntryRequest``. The ledger records only
+    ``transferredToAccounting``; it refuses ``notes`` and ``journalEntryItems`` (400)."""
+
+    transferred_to_accounting: str | None = Field(
+        default=None, description="No, Processing, Yes, Error or Ignore (case-insensitive).")
+    notes: str | None = Field(default=None, max_length=2000)
+    journal_entry_items: list[dict[str, Any]] | None = Field(default=None, max_length=100)
+
+
+class TransferStatusChange(Answer):
+    """Zuora's ``CommonResponse``; ledger-only: ``number`` and the entry's
+    ``transferredToAccounting`` now."""
+
+    number: EntryNumber
+    transferred_to_accounting: ZuoraTransferStatus
+
+
+# -- accounting periods ------------------------------------------------------------------------
 
 
 class AccountingPeriodCreate(RequestBody):
-    name: str
-    start_date: date
-    end_date: date
+    """Zuora's ``CreateAccountingPeriodRequest``."""
+
+    name: str = Field(min_length=1, max_length=100)
+    start_date: IsoDate
+    end_date: IsoDate
     fiscal_year: int
     fiscal_quarter: int | None = None
-    organization_labels: list[OrganizationLabel] = Field(
+    notes: str | None = Field(default=None, max_length=255)
+    organization_labels: list[OrganizationLabelRequest] = Field(
         default_factory=list, description="The org whose period this is (at most one); "
                                           "none: the unlabeled scope.")
 
 
-# -- responses ---------------------------------------------------------------------------------
+class _Period(ApiModel):
+    """What Zuora's two period schemas share. The trial-balance fields and ``fileIds`` are
+    left out: the ledger runs no trial balance. Ledger-only: ``openEnded``."""
 
-
-class Target(ApiModel):
-    period: str
-    start_date: date
-    end_date: date
-
-
-class JournalRun(Answer):
-    journal_run_number: str
-    number: str
-    org: str | None
-    target: Target
-    journal_entry_date: date
-    transaction_types: list[str]
-    status: str
-    journal_entry_numbers: list[str]
-    transaction_count: int
-
-
-class JournalRunCancellation(Answer):
-    number: str
-    cancelled_entries: list[str]
-    kept_entries: list[str]
-    status: str = Field(description="cancelled, or completed when transferred entries were "
-                                    "kept (partial cancel).")
-
-
-class JournalEntryLine(ApiModel):
-    account: str
-    side: str
-    amount: str
-
-
-class JournalEntry(ApiModel):
-    number: str
-    journal_run: str
-    org: str | None
-    accounting_period: str
-    journal_entry_date: date
-    transaction_type: str
-    currency: str
-    segments: dict[str, Any]
-    lines: list[JournalEntryLine]
-    total_debit: str
-    total_credit: str
-    transaction_count: int
-    status: str
-    transfer_status: str
-
-
-class JournalEntryAnswer(JournalEntry, Answer):
-    pass
-
-
-class JournalEntriesPage(Answer):
-    journal_entries: list[JournalEntry]
-    next_page: str | None = Field(description="Path of the next page; null on the last one.")
-
-
-class JournalEntryCancellation(Answer):
-    number: str
-    journal_run: str
-    released_transaction_count: int
-
-
-class TransferStatusChange(Answer):
-    number: str
-    from_: str = Field(alias="from")
-    to: str
-
-
-class AccountingPeriod(ApiModel):
-    id: str = Field(description="The period's name: unique within its scope (org).")
+    id: str = Field(description="32 hex digits, recorded when the period was created.")
     name: str
-    org: str | None
-    start_date: date | None
-    end_date: date | None
-    fiscal_year: int | None
+    start_date: IsoDate | None
+    end_date: IsoDate | None
     fiscal_quarter: int | None
-    status: str
+    status: ZuoraPeriodStatus
+    notes: str | None
+    created_by: str | None = Field(description="The actor of the period's creation, if "
+                                               "one was recorded.")
+    created_on: str
+    updated_by: str | None
+    updated_on: str
+    organization_labels: list[OrganizationLabel]
     open_ended: bool
+
+    @staticmethod
+    def fields_of(period: dict[str, Any]) -> dict[str, Any]:
+        """From a ``services.commands.periods.period_record``."""
+        return {
+            "id": period["id"], "name": period["name"], "start_date": period["start_date"],
+            "end_date": period["end_date"], "fiscal_quarter": period["fiscal_quarter"],
+            "status": zuora.PERIOD_STATUS[period["status"]], "notes": period["notes"],
+            "created_by": period["created_by"],
+            "created_on": zuora.timestamp(period["created_at"]),
+            "updated_by": period["updated_by"],
+            "updated_on": zuora.timestamp(period["updated_at"]),
+            "organization_labels": labels_of(period["org"]),
+            "open_ended": period["open_ended"],
+        }
+
+
+class AccountingPeriod(_Period):
+    """Zuora's ``GetAccountingPeriodResponse`` (without ``success``)."""
+
+    fiscal_year: int | None
+
+    @classmethod
+    def of(cls, period: dict[str, Any]) -> Self:
+        return cls(**cls.fields_of(period), fiscal_year=period["fiscal_year"])
+
+
+class ListedAccountingPeriod(_Period):
+    """Zuora's ``GetAccountingPeriodWithoutSuccessResponse``, whose ``fiscalYear`` is a
+    string ("2024"), unlike the single period's, and whose quarter is spelt
+    ``fiscal_quarter``; ``fiscalQuarter`` comes too, as in the single period."""
+
+    fiscal_year: str | None
+    fiscal_quarter_as_listed: int | None = Field(alias="fiscal_quarter")
+
+    @classmethod
+    def of(cls, period: dict[str, Any]) -> Self:
+        year = period["fiscal_year"]
+        return cls(**cls.fields_of(period), fiscal_year=None if year is None else str(year),
+                   fiscal_quarter_as_listed=period["fiscal_quarter"])
 
 
 class AccountingPeriodAnswer(AccountingPeriod, Answer):
-    pass
+    """Zuora's ``GetAccountingPeriodResponse``; also the answer to creating (Zuora's
+    ``CreateAccountingPeriodResponse``: its ``id``) and to closing, marking pending close
+    and reopening (``CommonResponse``), with the period as it is now."""
 
 
 class AccountingPeriodList(Answer):
-    accounting_periods: list[AccountingPeriod]
+    """Zuora's ``GetAccountingPeriodsResponse``."""
+
+    accounting_periods: list[ListedAccountingPeriod]
+    next_page: NextPage
+
+
+# -- operations --------------------------------------------------------------------------------
 
 
 class Health(Answer):
@@ -192,3 +429,4 @@ class Health(Answer):
 
 class Readiness(Answer):
     checks: dict[str, str]
+

@@ -144,21 +144,29 @@ async def ensure_initialized(conn: asyncpg.Connection) -> None:
     )
 
 
-def open_ended_period_event(scope: str) -> log.NewEvent:
+def period_created_event(period: Period, *, notes: str | None = None) -> log.NewEvent:
+    """``period.created``, built in this one place: the period gets its id here (32 hex
+    digits, like Zuora's ids), recorded in the event so that every rebuild keeps it."""
     return command_event(
         "period.created",
-        f"periods:{scope or 'unlabeled'}",
+        f"periods:{period.scope or 'unlabeled'}",
         {
-            "scope": scope,
-            "name": OPEN_ENDED_NAME,
-            "start_date": None,
-            "end_date": None,
-            "fiscal_year": None,
-            "fiscal_quarter": None,
-            "open_ended": True,
+            "id": uuid.uuid4().hex,
+            "scope": period.scope,
+            "name": period.name,
+            "start_date": period.start.isoformat() if period.start else None,
+            "end_date": period.end.isoformat() if period.end else None,
+            "fiscal_year": period.fiscal_year,
+            "fiscal_quarter": period.fiscal_quarter,
+            "open_ended": period.open_ended,
+            "notes": notes,
         },
-        org=scope or None,
+        org=period.scope or None,
     )
+
+
+def open_ended_period_event(scope: str) -> log.NewEvent:
+    return period_created_event(Period(scope, OPEN_ENDED_NAME, None, None, open_ended=True))
 
 
 async def load_settings(conn: asyncpg.Connection) -> LedgerSettings:

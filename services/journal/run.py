@@ -32,7 +32,9 @@ from services.commands.recording import (
     load_periods,
     load_settings,
 )
+from services.journal import idempotency as idempotency_keys
 from services.journal import run_sql as sql
+from services.journal.idempotency import RequestKey
 from services.store import log
 
 SCOPE_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('journal-scope:' || $1, 0))"
@@ -153,14 +155,24 @@ async def preview(conn: asyncpg.Connection, plan: RunPlan) -> list[dict[str, Any
 
 @metrics.observes_journal_runs
 async def create_journal_run(
-    pool: asyncpg.Pool, request: JournalRunRequest, *, dry_run: bool = False
+    pool: asyncpg.Pool,
+    request: JournalRunRequest,
+    *,
+    dry_run: bool = False,
+    idempotency: RequestKey | None = None,
 ) -> dict[str, Any]:
-    """Run, or with ``dry_run`` show the entries a run would make and write nothing."""
+    """Run, or with ``dry_run`` show the entries a run would make and write nothing.
+
+    With ``idempotency``, a key whose first request already made a run raises
+    ``AlreadyRun`` (nothing is written), one used with another body ``Conflict``.
+    """
     async with pool.acquire() as conn:
         transaction = conn.transaction()
         await transaction.start()
         try:
             await log.hold_writers_lock(conn)
+            if idempotency is not None and not dry_run:
+                await idempotency_keys.claim(conn, idempotency)
             plan = await check_request(conn, request)
             await lock_scope(conn, plan.scope)
             await select_transactions(conn, plan)
@@ -172,6 +184,8 @@ async def create_journal_run(
                 return result
             run, first_entry = await take_numbers(conn, entries)
             result = await write_events(conn, plan, run, first_entry, entries, count)
+            if idempotency is not None:
+                await idempotency_keys.remember(conn, idempotency, result["number"])
         except BaseException:
             await transaction.rollback()
             raise

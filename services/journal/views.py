@@ -1,21 +1,53 @@
-"""Reading runs and entries back, in exactly the shape of their outbound event ``data``."""
+"""Reading runs and entries back, in exactly the shape of their outbound event ``data``.
+
+The ``*_view`` readers add what only the HTTP API shows (docs/contract.md §4): when a run
+was executed, an entry's time period (its run's target dates), and when and by whom its
+transfer status was set to yes.
+"""
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from datetime import date, datetime
+from typing import Any, NamedTuple
 
 import asyncpg
 
 from services.errors import NotFound
 
 _ENTRY = """
-SELECT j.*, (SELECT jsonb_agg(jsonb_build_object('account', l.account, 'side', l.side,
+SELECT j.*, r.start_date AS run_start_date, r.end_date AS run_end_date,
+       (SELECT jsonb_agg(jsonb_build_object('account', l.account, 'side', l.side,
                                                  'amount', l.amount::text)
                               ORDER BY l.side DESC, l.account)
              FROM journal_entry_lines l WHERE l.journal_entry = j.number) AS lines
-FROM journal_entries j
+FROM journal_entries j JOIN journal_runs r ON r.number = j.journal_run
 """
+
+_ENTRIES = _ENTRY + """
+WHERE ($1::text IS NULL OR j.journal_run = $1)
+  AND ($2::text IS NULL OR j.scope = $2)
+  AND ($3::text IS NULL OR j.accounting_period = $3)
+ORDER BY j.number LIMIT $4 OFFSET $5
+"""
+
+
+class RunView(NamedTuple):
+    """A run's outbound ``data`` and when it was executed."""
+
+    data: dict[str, Any]
+    executed_at: datetime
+
+
+class EntryView(NamedTuple):
+    """An entry's outbound ``data``, its run's target dates, and who set its transfer status
+    to yes and when (both None unless it is yes; the actor None where none was recorded)."""
+
+    data: dict[str, Any]
+    time_period_start: date
+    time_period_end: date
+    transferred_at: datetime | None
+    transferred_by: str | None
 
 
 def entry_dict(row: asyncpg.Record) -> dict[str, Any]:
@@ -54,11 +86,33 @@ def run_dict(row: asyncpg.Record) -> dict[str, Any]:
     }
 
 
-async def get_entry(conn: asyncpg.Connection | asyncpg.Pool, number: str) -> dict[str, Any]:
+def entry_view(row: asyncpg.Record) -> EntryView:
+    return EntryView(entry_dict(row), row["run_start_date"], row["run_end_date"],
+                     row["transferred_at"], row["transferred_by"])
+
+
+async def get_entry_view(conn: asyncpg.Connection | asyncpg.Pool, number: str) -> EntryView:
     row = await conn.fetchrow(_ENTRY + " WHERE j.number = $1", number)
     if row is None:
         raise NotFound("journal_entry_not_found", f"no journal entry {number}")
-    return entry_dict(row)
+    return entry_view(row)
+
+
+async def get_entry(conn: asyncpg.Connection | asyncpg.Pool, number: str) -> dict[str, Any]:
+    return (await get_entry_view(conn, number)).data
+
+
+async def list_entry_views(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    *,
+    run: str | None = None,
+    org: str | None = None,
+    period: str | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+) -> list[EntryView]:
+    rows = await conn.fetch(_ENTRIES, run, org, period, limit, offset)
+    return [entry_view(r) for r in rows]
 
 
 async def list_entries(
@@ -70,22 +124,20 @@ async def list_entries(
     limit: int | None = None,
     offset: int = 0,
 ) -> list[dict[str, Any]]:
-    rows = await conn.fetch(
-        _ENTRY
-        + """ WHERE ($1::text IS NULL OR j.journal_run = $1)
-              AND ($2::text IS NULL OR j.scope = $2)
-              AND ($3::text IS NULL OR j.accounting_period = $3)
-            ORDER BY j.number LIMIT $4 OFFSET $5""",
-        run, org, period, limit, offset,
-    )
-    return [entry_dict(r) for r in rows]
+    found = await list_entry_views(conn, run=run, org=org, period=period, limit=limit,
+                                   offset=offset)
+    return [view.data for view in found]
 
 
-async def get_run(conn: asyncpg.Connection | asyncpg.Pool, number: str) -> dict[str, Any]:
+async def get_run_view(conn: asyncpg.Connection | asyncpg.Pool, number: str) -> RunView:
     row = await conn.fetchrow("SELECT * FROM journal_runs WHERE number = $1", number)
     if row is None:
         raise NotFound("journal_run_not_found", f"no journal run {number}")
-    return run_dict(row)
+    return RunView(run_dict(row), row["executed_at"])
+
+
+async def get_run(conn: asyncpg.Connection | asyncpg.Pool, number: str) -> dict[str, Any]:
+    return (await get_run_view(conn, number)).data
 
 
 async def list_runs(conn: asyncpg.Connection | asyncpg.Pool) -> list[dict[str, Any]]:

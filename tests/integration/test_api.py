@@ -3,6 +3,7 @@ CLI underneath (docs/contract.md §4)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from datetime import date
 from typing import Any
@@ -26,6 +27,7 @@ from tests.servers import create_schema, drop_schema, with_query_params
 
 EPAI = "Electronic Payment Application Item"
 US = [{"organizationName": "US"}]
+ZUORA_TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$")
 
 
 @pytest.fixture
@@ -63,6 +65,13 @@ async def seed001_through_kafka(
     await ingest.feed(values, stored=len(values), keys=[b"US"] * len(values))
 
 
+def item(account: str, amount: str, side: str) -> dict[str, str]:
+    """A ``journalEntryItems`` element: Zuora's fields the ledger has (no chart of accounts,
+    no home currency yet: homeCurrencyAmount is the amount)."""
+    return {"accountingCodeName": account, "amount": amount, "homeCurrencyAmount": amount,
+            "type": side}
+
+
 def run_body(period: str, **more: Any) -> dict[str, Any]:
     return {"accountingPeriodName": period, "transactionTypes": [{"type": EPAI}],
             "organizationLabels": US, **more}
@@ -74,41 +83,44 @@ async def test_seed001_runs_by_display_name_entries_and_transaction_detail(
     await seed001_through_kafka(api, settings, pool, ingest)
 
     april = await ok(await api.post("/v1/journal-runs", json=run_body("Apr-2024")))
+    assert ZUORA_TIMESTAMP.match(april.pop("executedOn"))
     assert april == {
         "success": True, "journalRunNumber": "JR-00000001", "number": "JR-00000001",
-        "org": "US",
-        "target": {"period": "Apr-2024", "startDate": "2024-04-01", "endDate": "2024-04-30"},
-        "journalEntryDate": "2024-04-30",
-        "transactionTypes": ["electronic_payment_application_item"], "status": "completed",
-        "journalEntryNumbers": ["JE-00000001", "JE-00000002"], "transactionCount": 3,
+        "status": "Completed", "journalEntryDate": "2024-04-30",
+        "targetStartDate": "2024-04-01", "targetEndDate": "2024-04-30",
+        "totalJournalEntryCount": 2, "organizationLabels": US,
+        "transactionTypes": [{"type": EPAI}], "aggregateCurrency": False,
+        "accountingPeriodName": "Apr-2024", "journalEntryNumbers": ["JE-00000001", "JE-00000002"],
+        "transactionCount": 3, "transactionTypeIds": ["electronic_payment_application_item"],
     }
     may = await ok(await api.post("/v1/journal-runs",
                                   json=run_body("May-2024", journalEntryDate="2024-06-01")))
     assert (may["number"], may["journalEntryNumbers"], may["transactionCount"],
             may["journalEntryDate"]) == ("JR-00000002", ["JE-00000003"], 2, "2024-06-01")
-    assert await ok(await api.get("/v1/journal-runs/JR-00000001")) == april
+    got = await ok(await api.get("/v1/journal-runs/JR-00000001"))
+    assert ZUORA_TIMESTAMP.match(got.pop("executedOn"))
+    assert got == {k: v for k, v in april.items() if k != "journalRunNumber"}
 
     page = await ok(await api.get("/v1/journal-entries/journal-runs/JR-00000001"))
-    assert page["nextPage"] is None
+    assert "nextPage" not in page  # Zuora leaves it out on the last page
     by_count = {e["transactionCount"]: e for e in page["journalEntries"]}
-    assert {n: e["lines"] for n, e in by_count.items()} == {
-        1: [{"account": "Payments - 10002.000.00", "side": "debit", "amount": "10"},
-            {"account": "Unapplied Payments - 10488.000.00", "side": "credit",
-             "amount": "10"}],  # amounts stay exact as sent: "10", not "10.00"
-        2: [{"account": "Unapplied Payments - 10488.000.00", "side": "debit",
-             "amount": "10.00"},
-            {"account": "Accounts Receivable", "side": "credit", "amount": "10.00"}],
+    assert {n: e["journalEntryItems"] for n, e in by_count.items()} == {
+        1: [item("Payments - 10002.000.00", "10", "Debit"),  # amounts stay exact as sent:
+            item("Unapplied Payments - 10488.000.00", "10", "Credit")],  # "10", not "10.00"
+        2: [item("Unapplied Payments - 10488.000.00", "10.00", "Debit"),
+            item("Accounts Receivable", "10.00", "Credit")],
     }
     assert await ok(await api.get("/v1/journal-entries/JE-00000003")) == {
-        "success": True, "number": "JE-00000003", "journalRun": "JR-00000002", "org": "US",
-        "accountingPeriod": "May-2024", "journalEntryDate": "2024-06-01",
-        "transactionType": "electronic_payment_application_item", "currency": "USD",
-        "segments": {},
-        "lines": [{"account": "Accounts Receivable", "side": "debit", "amount": "10.00"},
-                  {"account": "Unapplied Payments - 10488.000.00", "side": "credit",
-                   "amount": "10.00"}],
-        "totalDebit": "10.00", "totalCredit": "10.00", "transactionCount": 2,
-        "status": "created", "transferStatus": "no",
+        "success": True, "number": "JE-00000003", "accountingPeriodName": "May-2024",
+        "journalEntryDate": "2024-06-01", "transactionType": EPAI, "currency": "USD",
+        "aggregateCurrency": False,
+        "journalEntryItems": [item("Accounts Receivable", "10.00", "Debit"),
+                              item("Unapplied Payments - 10488.000.00", "10.00", "Credit")],
+        "segments": [], "status": "Created", "transferredToAccounting": "No",
+        "organizationLabel": "US", "timePeriodStart": "2024-05-01",
+        "timePeriodEnd": "2024-05-31", "notes": None, "transferredBy": None,
+        "transferDateTime": None, "journalRun": "JR-00000002", "transactionCount": 2,
+        "totalDebit": "10.00", "totalCredit": "10.00",
     }
 
     applied = by_count[2]["number"]
@@ -156,6 +168,14 @@ async def test_refusals_answer_with_the_rule_status_and_code(
         ("POST", post, {"accountingPeriodName": "Apr-2024", "transactionTypes": invoice,
                         "organizationLabels": [*US, {"organizationName": "EU"}]},
          (400, "organization_labels_multiple")),
+        ("POST", post, {"accountingPeriodName": "Apr-2024", "transactionTypes": invoice,
+                        "organizationLabels": [{"organizationName": "US",
+                                                "organizationId": "EU"}]},
+         (400, "organization_label_invalid")),
+        ("POST", post, {"accountingPeriodName": "Apr-2024", "transactionTypes": invoice,
+                        "organizationLabels": [{"organizationName": "US",
+                                                "cascadingDown": True}]},
+         (400, "organization_label_unsupported")),
         ("POST", post, {"accountingPeriodName": "Apr-2024",
                         "transactionTypes": [{"type": "Bogus Item"}], "organizationLabels": US},
          (400, "transaction_type_unknown")),
@@ -198,29 +218,37 @@ async def test_refusals_answer_with_the_rule_status_and_code(
                                                                  "application/json"})
     assert refusal(broken) == (400, "request_invalid")
 
-    # refusals consumed no number
+    # refusals consumed no number; an org is named by organizationId too (its name)
     run = await ok(await api.post(post, json={
         "targetStartDate": "2024-04-02", "targetEndDate": "2024-04-02",
-        "transactionTypes": [{"type": "invoice_item"}], "organizationLabels": US}))
-    assert (run["number"], run["target"], run["transactionCount"]) == (
-        "JR-00000001", {"period": "Apr-2024", "startDate": "2024-04-02",
-                        "endDate": "2024-04-02"}, 1)
+        "transactionTypes": [{"type": "invoice_item"}],
+        "organizationLabels": [{"organizationId": "US"}]}))
+    assert (run["number"], run["accountingPeriodName"], run["targetStartDate"],
+            run["targetEndDate"], run["transactionCount"], run["organizationLabels"]) == (
+        "JR-00000001", "Apr-2024", "2024-04-02", "2024-04-02", 1, US)
     entry = "/v1/journal-entries/JE-00000001"
 
-    # transfer status: Zuora's words, case-insensitive; an unknown one is the handler's rule
+    # transfer status: Zuora's words, case-insensitive; an unknown one is the handler's rule;
+    # what the ledger does not keep is refused, and nothing changes
     assert await ok(await api.put(f"{entry}/basic-information",
                                   json={"transferredToAccounting": "Processing"})) == {
-        "success": True, "number": "JE-00000001", "from": "no", "to": "processing"}
-    for body, expected in [({"transferredToAccounting": "Maybe"},
-                            (400, "transfer_status_invalid")),
-                           ({"transferredToAccounting": "Yes", "notes": "x"},
-                            (400, "request_invalid")),
-                           ({}, (400, "request_invalid"))]:
+        "success": True, "number": "JE-00000001", "transferredToAccounting": "Processing"}
+    for body, expected in [
+        ({"transferredToAccounting": "Maybe"}, (400, "transfer_status_invalid")),
+        ({"transferredToAccounting": "Yes", "notes": "x"},
+         (400, "journal_entry_notes_unsupported")),
+        ({"transferredToAccounting": "Yes", "journalEntryItems": [
+            {"accountingCodeName": "AR", "type": "Debit"}]},
+         (400, "journal_entry_items_not_updatable")),
+        ({"transferredToAccounting": "Yes", "approved": True}, (400, "request_invalid")),
+        ({}, (400, "transferred_to_accounting_required")),
+    ]:
         assert refusal(await api.put(f"{entry}/basic-information", json=body)) == expected
+    assert (await ok(await api.get(entry)))["transferredToAccounting"] == "Processing"
     assert refusal(await api.put(f"{entry}/cancel")) == (409, "journal_entry_transferred")
     kept = await ok(await api.put("/v1/journal-runs/JR-00000001/cancel"))
     assert kept == {"success": True, "number": "JR-00000001", "cancelledEntries": [],
-                    "keptEntries": ["JE-00000001"], "status": "completed"}
+                    "keptEntries": ["JE-00000001"], "status": "Completed"}
 
     await ok(await api.put(f"{entry}/basic-information", json={"transferredToAccounting": "No"}))
     assert await ok(await api.put(f"{entry}/cancel")) == {
@@ -235,14 +263,15 @@ async def test_refusals_answer_with_the_rule_status_and_code(
     assert refusal(await api.delete(entry)) == (409, "journal_entry_not_deletable")
     assert refusal(await api.delete("/v1/journal-runs/JR-00000001")) == (
         409, "journal_run_not_deletable")
-    assert (await ok(await api.get(entry)))["status"] == "cancelled"  # still on record
+    assert (await ok(await api.get(entry)))["status"] == "Cancelled"  # still on record
 
     second = await ok(await api.post(post, json={
         "accountingPeriodName": "Apr-2024", "transactionTypes": [{"type": "billing"}],
         "organizationLabels": US}))
     assert (second["number"], second["transactionCount"]) == ("JR-00000002", 1)
     assert (await ok(await api.put("/v1/journal-runs/JR-00000002/cancel")))["status"] == (
-        "cancelled")
+        "Cancelled")
+    assert (await ok(await api.get("/v1/journal-runs/JR-00000002")))["status"] == "Cancelled"
     assert refusal(await api.put("/v1/journal-runs/JR-00000002/cancel")) == (
         409, "journal_run_already_cancelled")
 
@@ -262,16 +291,16 @@ async def test_entries_of_a_run_page_by_page(api: httpx.AsyncClient, pool: async
     while path is not None:
         page = await ok(await api.get(path))
         pages += 1
-        assert len(page["journalEntries"]) == (4 if page["nextPage"] else 2)
+        assert len(page["journalEntries"]) == (4 if "nextPage" in page else 2)
         seen += [e["number"] for e in page["journalEntries"]]
-        path = page["nextPage"]
+        path = page.get("nextPage")
     assert pages == 3 and seen == run["journalEntryNumbers"]
     default = await ok(await api.get("/v1/journal-entries/journal-runs/JR-00000001"))
     assert len(default["journalEntries"]) == 8  # Zuora's default page size
     assert default["nextPage"] == "/v1/journal-entries/journal-runs/JR-00000001?page=2&pageSize=8"
     past_the_end = await ok(await api.get(
         "/v1/journal-entries/journal-runs/JR-00000001?page=9&pageSize=4"))
-    assert past_the_end == {"success": True, "journalEntries": [], "nextPage": None}
+    assert past_the_end == {"success": True, "journalEntries": []}
 
 
 async def test_accounting_periods_create_list_close_reopen(
@@ -280,12 +309,17 @@ async def test_accounting_periods_create_list_close_reopen(
     periods = "/v1/accounting-periods"
     april = await ok(await api.post(periods, json={
         "name": "Apr-2024", "startDate": "2024-04-01", "endDate": "2024-04-30",
-        "fiscalYear": 2024, "fiscalQuarter": 2}))
+        "fiscalYear": 2024, "fiscalQuarter": 2, "notes": "first month"}))
+    april_id = april.pop("id")
+    assert re.fullmatch(r"[0-9a-f]{32}", april_id)
+    created_on = april.pop("createdOn")
+    assert ZUORA_TIMESTAMP.match(created_on) and april.pop("updatedOn") == created_on
     assert april == {
-        "success": True, "id": "Apr-2024", "name": "Apr-2024", "org": None,
-        "startDate": "2024-04-01", "endDate": "2024-04-30", "fiscalYear": 2024,
-        "fiscalQuarter": 2, "status": "open", "openEnded": False}
-    await ok(await api.post(periods, json={
+        "success": True, "name": "Apr-2024", "startDate": "2024-04-01",
+        "endDate": "2024-04-30", "fiscalQuarter": 2, "status": "Open", "notes": "first month",
+        "createdBy": None, "updatedBy": None, "organizationLabels": [], "openEnded": False,
+        "fiscalYear": 2024}
+    may = await ok(await api.post(periods, json={
         "name": "May-2024", "startDate": "2024-05-01", "endDate": "2024-05-31",
         "fiscalYear": 2024}))
     for body, expected in [
@@ -297,40 +331,68 @@ async def test_accounting_periods_create_list_close_reopen(
           "fiscalYear": 2024, "organizationLabels": [{"organizationName": "XX"}]},
          (404, "org_unknown")),
         ({"name": "Jun-2024", "startDate": "2024-06-01"}, (400, "request_invalid")),
+        ({"name": "Jun-2024", "startDate": "2024-06-01", "endDate": "2024-06-30",
+          "fiscalYear": 2024, "notes": "n" * 256}, (400, "request_invalid")),
     ]:
         assert refusal(await api.post(periods, json=body)) == expected, body
 
     listed = await ok(await api.get(periods))
-    assert [(p["id"], p["status"], p["openEnded"], p["endDate"])
-            for p in listed["accountingPeriods"]] == [
-        ("Apr-2024", "open", False, "2024-04-30"), ("May-2024", "open", False, "2024-05-31"),
-        ("Open-Ended", "open", True, None)]
+    assert [(p["id"], p["name"], p["status"], p["openEnded"], p["endDate"], p["fiscalYear"],
+             p["fiscalQuarter"], p["fiscal_quarter"]) for p in listed["accountingPeriods"]] == [
+        (april_id, "Apr-2024", "Open", False, "2024-04-30", "2024", 2, 2),
+        (may["id"], "May-2024", "Open", False, "2024-05-31", "2024", None, None),
+        (listed["accountingPeriods"][2]["id"], "Open-Ended", "Open", True, None, None, None,
+         None)]
+    assert "nextPage" not in listed
 
-    assert refusal(await api.put(f"{periods}/May-2024/close")) == (
+    # by id, or by name as before
+    assert refusal(await api.put(f"{periods}/{may['id']}/close")) == (
         400, "period_earlier_not_closed")
     assert (await ok(await api.put(f"{periods}/Apr-2024/pending-close")))["status"] == (
-        "pending_close")
-    assert (await ok(await api.put(f"{periods}/Apr-2024/close")))["status"] == "closed"
-    assert (await ok(await api.put(f"{periods}/May-2024/close")))["status"] == "closed"
-    assert refusal(await api.put(f"{periods}/Apr-2024/reopen")) == (
+        "PendingClose")
+    closed = await ok(await api.put(f"{periods}/{april_id}/close"))
+    assert (closed["id"], closed["status"], closed["createdOn"]) == (
+        april_id, "Closed", created_on)
+    assert (await ok(await api.put(f"{periods}/May-2024/close")))["status"] == "Closed"
+    assert refusal(await api.put(f"{periods}/{april_id}/reopen")) == (
         400, "period_not_latest_closed")
     assert refusal(await api.put(f"{periods}/Open-Ended/close")) == (400, "period_open_ended")
     assert refusal(await api.put(f"{periods}/Dec-2099/close")) == (404, "period_not_found")
-    assert (await ok(await api.put(f"{periods}/May-2024/reopen")))["status"] == "open"
+    assert refusal(await api.get(f"{periods}/{'0' * 32}")) == (404, "period_not_found")
+    assert (await ok(await api.put(f"{periods}/May-2024/reopen")))["status"] == "Open"
     assert [p["status"] for p in (await ok(await api.get(periods)))["accountingPeriods"]] == [
-        "closed", "open", "open"]
+        "Closed", "Open", "Open"]
+    assert (await ok(await api.get(f"{periods}/{april_id}")))["name"] == "Apr-2024"
+    assert (await ok(await api.get(f"{periods}/Apr-2024")))["id"] == april_id
 
-    # an org's periods: the scope is ?orgName= (and organizationLabels when creating)
+    # an org's periods: in the list with their organizationLabels; by name with ?orgName=
     await create_org(pool, "EU")
     eu = await ok(await api.post(periods, json={
         "name": "Apr-2024", "startDate": "2024-04-01", "endDate": "2024-04-30",
         "fiscalYear": 2024, "organizationLabels": [{"organizationName": "EU"}]}))
-    assert (eu["org"], eu["status"]) == ("EU", "open")
-    assert (await ok(await api.put(f"{periods}/Apr-2024/close?orgName=EU")))["org"] == "EU"
-    assert [(p["org"], p["id"], p["status"]) for p in
-            (await ok(await api.get(periods, params={"orgName": "EU"})))["accountingPeriods"]
-            ] == [("EU", "Apr-2024", "closed"), ("EU", "Open-Ended", "open")]
+    assert (eu["name"], eu["organizationLabels"], eu["status"]) == (
+        "Apr-2024", [{"organizationName": "EU"}], "Open")
+    assert eu["id"] != april_id
+    assert (await ok(await api.put(f"{periods}/Apr-2024/close?orgName=EU")))["id"] == eu["id"]
+    everything = (await ok(await api.get(periods)))["accountingPeriods"]
+    assert [(p["name"], p["organizationLabels"], p["status"]) for p in everything] == [
+        ("Apr-2024", [], "Closed"), ("Apr-2024", [{"organizationName": "EU"}], "Closed"),
+        ("May-2024", [], "Open"), ("Open-Ended", [], "Open"),
+        ("Open-Ended", [{"organizationName": "EU"}], "Open")]
+    eu_only = [("EU", "Apr-2024", "Closed"), ("EU", "Open-Ended", "Open")]
+    for params, headers in [({"orgName": "EU"}, {}), ({}, {"Zuora-Org-Ids": "EU"})]:
+        found = (await ok(await api.get(periods, params=params, headers=headers)))
+        assert [(p["organizationLabels"][0]["organizationName"], p["name"], p["status"])
+                for p in found["accountingPeriods"]] == eu_only
     assert refusal(await api.get(periods, params={"orgName": "XX"})) == (404, "org_unknown")
+
+    # pages
+    first = await ok(await api.get(periods, params={"pageSize": 2}))
+    assert [p["id"] for p in first["accountingPeriods"]] == [p["id"] for p in everything[:2]]
+    assert first["nextPage"] == "/v1/accounting-periods?page=2&pageSize=2"
+    last = await ok(await api.get(first["nextPage"].replace("page=2", "page=3")))
+    assert [p["id"] for p in last["accountingPeriods"]] == [everything[4]["id"]]
+    assert "nextPage" not in last
 
 
 async def test_readyz_healthz_and_openapi(api: httpx.AsyncClient) -> None:
@@ -349,7 +411,9 @@ async def test_readyz_healthz_and_openapi(api: httpx.AsyncClient) -> None:
     assert {"/v1/journal-runs", "/v1/journal-entries/{je}/transaction-details",
             "/v1/accounting-periods/{period_id}/reopen", "/readyz", "/metrics"} <= set(
         spec["paths"])
-    assert "journalRunNumber" in spec["components"]["schemas"]["JournalRun"]["properties"]
+    schemas = spec["components"]["schemas"]
+    assert "executedOn" in schemas["JournalRun"]["properties"]
+    assert "journalRunNumber" in schemas["JournalRunCreated"]["properties"]
     assert set(spec["paths"]["/v1/journal-runs"]["post"]["responses"]) == {
         "200", "400", "401", "403", "404", "409"}  # refusals in the error shape; no 422
     # the key, documented: a bearer scheme for every route but the anonymous ones
