@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import asyncpg
 import pytest
 
+from services.commands.api_keys import create_api_key
 from services.config import Settings
 from services.ingest.app import IngestStats, run_ingest
 from tests.helpers import produce, wait_until
@@ -66,11 +67,11 @@ async def ingest(settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[Ingest
 
 
 @pytest.fixture
-def sdk_access_token() -> str | None:
-    """The bearer token Zuora's SDK sends in these tests: none while the API takes no key.
-    Once every route needs one, return an operator key's token (made for the test's
-    ledger) here, and every SDK test sends it."""
-    return None
+async def sdk_access_token(pool: asyncpg.Pool) -> str:
+    """The bearer token Zuora's SDK sends in these tests: an operator key of the test's
+    ledger (every route but the probes needs one)."""
+    key = await create_api_key(pool, "zuora-sdk", "operator")
+    return str(key["token"])
 
 
 @pytest.fixture

@@ -312,12 +312,13 @@ async def test_accounting_periods_create_list_close_reopen(
         "fiscalYear": 2024, "fiscalQuarter": 2, "notes": "first month"}))
     april_id = april.pop("id")
     assert re.fullmatch(r"[0-9a-f]{32}", april_id)
+    operator = await pool.fetchval("SELECT name FROM api_keys WHERE role = 'operator'")
     created_on = april.pop("createdOn")
     assert ZUORA_TIMESTAMP.match(created_on) and april.pop("updatedOn") == created_on
     assert april == {
         "success": True, "name": "Apr-2024", "startDate": "2024-04-01",
         "endDate": "2024-04-30", "fiscalQuarter": 2, "status": "Open", "notes": "first month",
-        "createdBy": None, "updatedBy": None, "organizationLabels": [], "openEnded": False,
+        "createdBy": operator, "updatedBy": operator, "organizationLabels": [], "openEnded": False,
         "fiscalYear": 2024}
     may = await ok(await api.post(periods, json={
         "name": "May-2024", "startDate": "2024-05-01", "endDate": "2024-05-31",
