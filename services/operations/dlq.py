@@ -59,7 +59,7 @@ def _record(row: asyncpg.Record) -> InboundRecord:
         offset=row["offset"],
         key=bytes(row["key"]) if row["key"] is not None else None,
         value=bytes(row["value"]),
-        headers=tuple((k, base64.b64decode(v)) for k, v in headers),
+        headers=tuple((k, base64.b64decode(v) if v is not None else None) for k, v in headers),
     )
 
 

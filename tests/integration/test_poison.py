@@ -343,3 +343,28 @@ async def test_dlq_replay_uses_the_same_search_and_stores_the_message_once_it_ca
     assert [r["error_code"] for r in await list_rejected(pool)] == ["invalid_json"]
     assert await scalar(pool, "SELECT count(*) FROM pending_transactions "
                               "WHERE document_number = $1", POISON_DOCUMENT) == 1
+
+
+async def test_a_refused_message_whose_header_key_holds_nul_is_stored_and_replayable(
+    pool: asyncpg.Pool,
+) -> None:
+    """A header key may hold NUL, which PostgreSQL text cannot: the refusal keeps the key
+    with U+FFFD instead of being unstorable itself (which would stop the ingest), and a
+    null header value survives a DLQ replay."""
+    headers = (("trace\x00id", b"abc"), ("empty", None))
+    records = [InboundRecord("billing.events", 0, 0, b"US", dumps(good(1))),
+               InboundRecord("billing.events", 0, 1, b"US", b"not json", headers),
+               InboundRecord("billing.events", 0, 2, b"US", dumps(good(2)))]
+    sent: list[Rejection] = []
+
+    async def to_dlq(rejection: Rejection) -> None:
+        sent.append(rejection)
+
+    result = await write_batch(pool, records, group_id="g", max_bytes=1 << 20,
+                               publish_rejection=to_dlq)
+
+    assert (result.stored, result.rejected, [r.code for r in sent]) == (2, 1, ["invalid_json"])
+    assert json.loads(await scalar(pool, "SELECT headers FROM rejected_messages")) == [
+        ["trace\ufffdid", base64.b64encode(b"abc").decode()], ["empty", None]]
+    again = await replay_rejected(pool, max_bytes=1 << 20)
+    assert (again["replayed"], again["reasons"]) == (1, ["invalid_json"])
