@@ -1,9 +1,9 @@
 """``ledger dlq``: list refused messages and replay them once their cause is fixed.
 
 A replayed message goes through the same judgement and failure handling as the ingest
-(nothing is special-cased):
-stored now, it leaves the listing (``rejected_message.resolved``); refused again, it stays
-with its new reason (``rejected_message.retried``). Consumer offsets do not move.
+(nothing is special-cased): stored now, it leaves the listing (``rejected_message.resolved``);
+refused again, it stays with its new reason (``rejected_message.retried``). Consumer offsets
+do not move.
 """
 
 from __future__ import annotations
