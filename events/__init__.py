@@ -5,6 +5,7 @@ a GL consumer can import it alone. ``__all__`` is the whole public surface; a te
 exactly so (names starting with ``_`` and modules' other attributes are internal).
 """
 
+from events._fields import MAX_SEGMENTS, MAX_TEXT_LENGTH
 from events.billing import (
     EVENT_LINE_TYPES,
     INBOUND_EVENT_TYPES,
@@ -26,6 +27,7 @@ from events.errors import (
     TOO_LARGE,
     UNKNOWN_EVENT_TYPE,
     UNKNOWN_TRANSACTION,
+    UNSTORABLE,
     ContractError,
 )
 from events.exclusions import (
@@ -67,11 +69,14 @@ __all__ = [
     "INVALID_ENVELOPE",
     "INVALID_JSON",
     "INVALID_PAYLOAD",
+    "MAX_SEGMENTS",
+    "MAX_TEXT_LENGTH",
     "OUTBOUND_EVENT_TYPES",
     "TOO_LARGE",
     "TRANSACTION_TYPES",
     "UNKNOWN_EVENT_TYPE",
     "UNKNOWN_TRANSACTION",
+    "UNSTORABLE",
     "BillingData",
     "BillingDocumentEvent",
     "BillingEvent",

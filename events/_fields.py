@@ -17,6 +17,7 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BeforeValidator,
+    Field,
     PlainSerializer,
     PlainValidator,
     StringConstraints,
@@ -29,10 +30,15 @@ from events.transaction_types import TRANSACTION_TYPES
 
 __all__ = [
     "DECIMAL_PATTERN",
+    "MAX_SEGMENTS",
+    "MAX_TEXT_LENGTH",
     "Amount",
+    "BoundedText",
     "CurrencyCode",
     "IsoDate",
     "NonBlankStr",
+    "NonBlankText",
+    "Segments",
     "Timestamp",
     "TransactionTypeId",
     "plain_decimal",
@@ -163,6 +169,36 @@ CurrencyCode = Annotated[
 NonBlankStr = Annotated[str, StringConstraints(min_length=1, pattern=r"\S")]
 """A string with at least one non-space character (ids, numbers, statuses)."""
 
+MAX_TEXT_LENGTH = 255
+"""Characters a text field of an inbound message may hold (docs/contract.md §2, "Rejected").
+
+Every such field ends up in a column of the store, some in a btree key (the document number
+in the event stream's name, the line id in the pending set's key). PostgreSQL refuses a key
+entry above about 2.7 KB, and a message it cannot store must never reach it: refused here,
+it is an ``invalid_payload`` naming the field, instead of a batch the database rejects.
+"""
+MAX_SEGMENTS = 32
+"""Segments a line may carry (docs/contract.md §2); each name and value is a bounded text."""
+
+# Checked by pydantic-core (Rust) with the type check itself: no Python call per field.
+BoundedText = Annotated[str, StringConstraints(max_length=MAX_TEXT_LENGTH)]
+"""A text field of an inbound message: at most ``MAX_TEXT_LENGTH`` characters."""
+NonBlankText = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_TEXT_LENGTH, pattern=r"\S")
+]
+"""A bounded text with at least one non-space character (ids, numbers, statuses)."""
+
+
+def _sorted(segments: dict[str, str]) -> dict[str, str]:
+    """Segments in key order, so that the canonical body does not depend on upstream's order."""
+    return segments if len(segments) < 2 else dict(sorted(segments.items()))
+
+
+Segments = Annotated[
+    dict[BoundedText, BoundedText], Field(max_length=MAX_SEGMENTS), AfterValidator(_sorted)
+]
+"""A line's segments (name -> value), at most ``MAX_SEGMENTS``, kept in name order."""
+
 
 def _known_type(type_id: str) -> str:
     if type_id not in TRANSACTION_TYPES:
@@ -175,4 +211,4 @@ TransactionTypeId = Annotated[
     AfterValidator(_known_type),
     WithJsonSchema({"type": "string", "enum": list(TRANSACTION_TYPES)}),
 ]
-"""A type id of the DOMAIN.md §1 table."""
+"""A type id of the docs/domain.md §1 table."""

@@ -1,4 +1,5 @@
-"""Inbound billing events (CONTRACT.md §2, topic ``billing.events``), as pydantic models.
+"""Inbound billing events (docs/contract.md §2, topic ``billing.events``), as pydantic
+models.
 
 Validation happens once, here, so that everything behind the ingest can trust a line:
 known type, exact amount, real date, ISO currency, accounts present. Every model is frozen
@@ -16,7 +17,6 @@ from typing import Annotated, Any, Literal, Self
 from uuid import UUID
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -27,9 +27,11 @@ from pydantic_core import PydanticCustomError
 
 from events._fields import (
     Amount,
+    BoundedText,
     CurrencyCode,
     IsoDate,
-    NonBlankStr,
+    NonBlankText,
+    Segments,
     Timestamp,
     TransactionTypeId,
 )
@@ -68,7 +70,7 @@ EVENT_LINE_TYPES: Mapping[str, frozenset[str]] = MappingProxyType({
     "credit_memo.applied": frozenset({"credit_memo_application_item"}),
     "credit_memo.unapplied": frozenset({"credit_memo_application_item"}),
     # The application (item) records here are the subtype-``unapplied`` ones; the subtype
-    # is not enforced (DOMAIN.md leaves subtypes open).
+    # is not enforced (docs/domain.md leaves subtypes open).
     "payment.processed": frozenset({
         "electronic_payment", "external_payment",
         "electronic_credit_balance_payment", "external_credit_balance_payment",
@@ -88,7 +90,7 @@ EVENT_LINE_TYPES: Mapping[str, frozenset[str]] = MappingProxyType({
     STATUS_CHANGED: frozenset(),  # carries status changes, no lines
 })
 # fmt: on
-"""Inbound event type -> the line type ids it may carry (CONTRACT.md §2 table)."""
+"""Inbound event type -> the line type ids it may carry (docs/contract.md §2 table)."""
 
 INBOUND_EVENT_TYPES: frozenset[str] = frozenset(EVENT_LINE_TYPES)
 
@@ -111,7 +113,7 @@ class _EnvelopeFields(BaseModel):
     event_id: UUID
     event_type: str
     occurred_at: Timestamp
-    org: NonBlankStr | None = None
+    org: NonBlankText | None = None
     schema_version: Literal[1] = 1
 
 
@@ -126,18 +128,13 @@ class Document(BaseModel):
 
     model_config = _FROZEN_STRICT
 
-    account_number: str | None = None
+    account_number: BoundedText | None = None
     currency: CurrencyCode
-    number: NonBlankStr
-
-
-def _sorted(segments: dict[str, str]) -> dict[str, str]:
-    """Segments in key order, so that the canonical body does not depend on upstream's order."""
-    return segments if len(segments) < 2 else dict(sorted(segments.items()))
+    number: NonBlankText
 
 
 class TransactionLine(BaseModel):
-    """One transaction (DOMAIN.md §1), after inheriting from its document.
+    """One transaction (docs/domain.md §1), after inheriting from its document.
 
     Both account keys are required. Only a revenue event item may leave them blank: its
     exclusion rule exists for exactly that case, so the line must still be stored.
@@ -145,19 +142,19 @@ class TransactionLine(BaseModel):
 
     model_config = _FROZEN_STRICT
 
-    account_number: str | None = None
-    accounting_period: str | None = None
+    account_number: BoundedText | None = None
+    accounting_period: BoundedText | None = None
     amount: Amount
-    credit_account: str
+    credit_account: BoundedText
     currency: CurrencyCode
     date: IsoDate
-    debit_account: str
-    document_number: NonBlankStr
-    id: NonBlankStr
-    recognition_rule: str | None = None
-    segments: Annotated[dict[str, str], AfterValidator(_sorted)] = Field(default_factory=dict)
-    status: NonBlankStr
-    subtype: str | None = None
+    debit_account: BoundedText
+    document_number: NonBlankText
+    id: NonBlankText
+    recognition_rule: BoundedText | None = None
+    segments: Segments = Field(default_factory=dict)
+    status: NonBlankText
+    subtype: BoundedText | None = None
     type: Annotated[str, WithJsonSchema({"type": "string", "enum": list(TRANSACTION_TYPES)})]
 
     @model_validator(mode="after")
@@ -270,8 +267,8 @@ class StatusChange(BaseModel):
 
     model_config = _FROZEN_STRICT
 
-    id: NonBlankStr
-    status: NonBlankStr
+    id: NonBlankText
+    status: NonBlankText
     type: TransactionTypeId
 
 

@@ -1,8 +1,8 @@
 """Why an inbound message was refused, as a stable code plus the field it is about.
 
 The code goes into the DLQ header ``ledger-error`` and the store's rejected table, so the
-values are part of the contract (CONTRACT.md §2, "Rejected"); the detail is for humans and
-names the field and the rule that was broken.
+values are part of the contract (docs/contract.md §2, "Rejected"); the detail is for humans
+and names the field and the rule that was broken.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ __all__ = [
     "TOO_LARGE",
     "UNKNOWN_EVENT_TYPE",
     "UNKNOWN_TRANSACTION",
+    "UNSTORABLE",
     "ContractError",
 ]
 
@@ -23,15 +24,20 @@ INVALID_JSON = "invalid_json"
 INVALID_ENVELOPE = "invalid_envelope"
 """Not a JSON object, or an envelope field (event_id, occurred_at, org, ...) is wrong."""
 UNKNOWN_EVENT_TYPE = "unknown_event_type"
-"""A well-formed envelope whose event_type is not one of CONTRACT.md §2."""
+"""A well-formed envelope whose event_type is not one of docs/contract.md §2."""
 INVALID_PAYLOAD = "invalid_payload"
-"""Something inside ``data`` breaks the contract."""
+"""Something inside ``data`` breaks the contract, or a text field anywhere (the envelope's
+``org`` too) is over its length limit (255 characters, 32 segments a line)."""
 TOO_LARGE = "too_large"
 """The message is larger than the configured maximum; it was not parsed."""
 DUPLICATE_CONFLICT = "duplicate_conflict"
 """A known event_id arrived again with a different body (raised by the store, not here)."""
 UNKNOWN_TRANSACTION = "unknown_transaction"
 """A status change names a transaction the ledger has never seen (raised by the ingest)."""
+UNSTORABLE = "unstorable"
+"""The message passed the contract but the database refused it for its own content (a data
+exception, a program limit, ...); the detail is the database's message and SQLSTATE. Raised
+by the ingest after it split the batch down to this one message: its neighbours are stored."""
 
 
 class ContractError(ValueError):

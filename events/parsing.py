@@ -5,8 +5,8 @@ microseconds per event, so nothing here walks the document twice on the happy pa
 JSON numbers are decoded straight to ``Decimal`` (``parse_float=Decimal``): going through a
 float would turn ``0.1`` into ``0.1000000000000000055511151231257827...``, and pydantic's
 own JSON parser is not used because the document-to-line inheritance has to see the raw
-objects. Checks run in the order of CONTRACT.md's error codes, so a message gets the code
-of its first problem: size, JSON, envelope, event type, payload.
+objects. Checks run in the order of the error codes of docs/contract.md §2, so a message gets
+the code of its first problem: size, JSON, envelope, event type, payload.
 """
 
 from __future__ import annotations
@@ -51,6 +51,9 @@ _MODEL_BY_EVENT_TYPE[STATUS_CHANGED] = StatusChangedEvent
 
 # Errors located at ``data`` itself are about the envelope (data missing or not an object).
 _DATA_SHAPE_ERRORS = frozenset({"missing", "model_type", "dict_type", "model_attributes_type"})
+#: What pydantic reports for a string, mapping or list over its ``max_length``.
+_LIMIT_ERRORS = frozenset({"string_too_long", "too_long"})
+_KEY = "[key]"  # the last part of an error's location when a mapping's key is the problem
 _PLAIN_MESSAGES = {
     "missing": "is required",
     "extra_forbidden": "is not a field here (misspelt?)",
@@ -84,7 +87,8 @@ def parse_billing_event(raw: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Bi
         _raise_if_invalid(Envelope, obj)  # a broken envelope outranks an unknown type
         raise ContractError(
             UNKNOWN_EVENT_TYPE,
-            f"event_type: {event_type!r} is not one of {', '.join(sorted(EVENT_LINE_TYPES))}",
+            f"event_type: {_abbreviated(repr(event_type))} is not one of "
+            f"{', '.join(sorted(EVENT_LINE_TYPES))}",
             field="event_type",
         )
     try:
@@ -114,10 +118,14 @@ def body_hash(event: BillingEvent) -> bytes:
 
 
 def _raise_if_invalid(model: type[BaseModel], obj: dict[str, Any]) -> None:
+    """Raise the envelope's problem, if it has one; a field over a limit is not one (it is
+    ``invalid_payload``, which ranks after the event type)."""
     try:
         model.model_validate(obj)
     except ValidationError as exc:
-        raise _contract_error(exc) from None
+        error = _contract_error(exc)
+        if error.code == INVALID_ENVELOPE:
+            raise error from None
 
 
 def _contract_error(exc: ValidationError) -> ContractError:
@@ -134,10 +142,22 @@ def _contract_error(exc: ValidationError) -> ContractError:
 
 
 def _field_path(error: ErrorDetails) -> str:
-    """``('data', 'transactions', 0, 'amount')`` -> ``data.transactions[0].amount``."""
+    """``('data', 'transactions', 0, 'amount')`` -> ``data.transactions[0].amount``.
+
+    A key that is itself the problem (``(..., 'segments', <name>, '[key]')``) is named by its
+    mapping's path, and any other key of the message appears abbreviated: keys come from the
+    producer and may be kilobytes long.
+    """
+    loc = error["loc"]
+    if loc and loc[-1] == _KEY:
+        loc = loc[:-2]
     path = ""
-    for part in error["loc"]:
-        path += f"[{part}]" if isinstance(part, int) else f".{part}" if path else str(part)
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            name = _abbreviated(part)
+            path += f".{name}" if path else name
     suffix = (error.get("ctx") or {}).get("field")
     if suffix:
         path += suffix if not path or suffix.startswith("[") else f".{suffix}"
@@ -145,6 +165,8 @@ def _field_path(error: ErrorDetails) -> str:
 
 
 def _is_envelope_error(path: str, error: ErrorDetails) -> bool:
+    if error["type"] in _LIMIT_ERRORS:
+        return False  # over a limit is invalid_payload wherever it is (docs/contract.md §2)
     if path == "data":
         return error["type"] in _DATA_SHAPE_ERRORS
     return not path.startswith(("data.", "data["))
@@ -154,6 +176,8 @@ def _describe(error: ErrorDetails) -> str:
     kind = error["type"]
     if kind in _PLAIN_MESSAGES:
         return _PLAIN_MESSAGES[kind]
+    if kind in _LIMIT_ERRORS:
+        return _over_limit(error)
     message = error["msg"]
     value = error.get("input")
     if isinstance(value, str | int | Decimal) and not isinstance(value, bool):
@@ -162,6 +186,22 @@ def _describe(error: ErrorDetails) -> str:
     elif value is None and kind != "contract_rule":
         message += " (got null)"
     return message
+
+
+def _over_limit(error: ErrorDetails) -> str:
+    """``is 6000 characters long; the limit is 255``: the size, never the (huge) value."""
+    limit = (error.get("ctx") or {}).get("max_length")
+    value = error.get("input")
+    size = len(value) if isinstance(value, str | dict | list) else "more"
+    if error["type"] != "string_too_long":
+        return f"has {size} entries; the limit is {limit}"
+    if error["loc"] and error["loc"][-1] == _KEY:
+        return f"has a name {size} characters long; the limit is {limit}"
+    return f"is {size} characters long; the limit is {limit}"
+
+
+def _abbreviated(text: str, keep: int = 60) -> str:
+    return text if len(text) <= keep else f"{text[:keep]}... ({len(text)} characters)"
 
 
 def _json_kind(value: object) -> str:

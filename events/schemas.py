@@ -71,7 +71,9 @@ def _wire_lines(
     }
     if "revenue_event_item" in line_types:
         for name in ("debit_account", "credit_account"):
-            line["properties"][name] = {"anyOf": [{"type": "string"}, {"type": "null"}]}
+            text = dict(line["properties"][name])
+            title = text.pop("title", None)
+            line["properties"][name] = {"anyOf": [text, {"type": "null"}], "title": title}
         line["required"].append("accounting_period")
     return schema
 

@@ -3,8 +3,10 @@
 Module-level collectors in prometheus-client's default registry: one set per process, so
 ``ledger serve`` (ingest, publisher and API in one process) exposes everything it does.
 
-- counted where the work commits: events stored and messages refused (the ingest batch
-  writer), entries created (a completed journal run) and cancelled (entry and run cancel);
+- counted where the work commits: events stored and messages refused, unstorable ones
+  also on their own (the ingest batch writer), entries created (a completed journal run)
+  and cancelled (entry and run cancel); counted as they happen: the ingest's retries of a
+  batch after a transient failure;
 - timed: an ingest batch (judge, DLQ, store, offsets: one transaction), a journal run;
 - state of the shared store, refreshed on every scrape (``services.api.operations``):
   consumer lag per partition and the outbox backlog. Any process serving ``/metrics``
@@ -26,6 +28,8 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from events.errors import UNSTORABLE
+
 if TYPE_CHECKING:
     from services.ingest.classify import Classified
 
@@ -36,6 +40,8 @@ __all__ = [
     "HTTP_REQUEST_SECONDS",
     "INGEST_BATCH_SECONDS",
     "INGEST_DUPLICATES",
+    "INGEST_RETRIES",
+    "INGEST_UNSTORABLE",
     "JOURNAL_ENTRIES_CANCELLED",
     "JOURNAL_ENTRIES_CREATED",
     "JOURNAL_RUN_SECONDS",
@@ -69,6 +75,18 @@ MESSAGES_REJECTED = Counter(
 INGEST_DUPLICATES = Counter(
     "ledger_ingest_duplicate_messages",
     "Inbound messages recognised as already stored or already refused (redeliveries).",
+)
+INGEST_RETRIES = Counter(
+    "ledger_ingest_retries",
+    "Attempts to store a batch that failed for a transient reason and were retried with "
+    "backoff, by reason: the SQLSTATE class (08, 40, 53, 57, 58), connection (no SQLSTATE: "
+    "the connection failed) or kafka (the DLQ's broker).",
+    ["reason"],
+)
+INGEST_UNSTORABLE = Counter(
+    "ledger_ingest_unstorable",
+    "Messages that passed the contract but that the database refused for their content, "
+    "found by splitting their batch, and sent to the DLQ as unstorable.",
 )
 INGEST_BATCH_SECONDS = Histogram(
     "ledger_ingest_batch_seconds",
@@ -157,6 +175,8 @@ def count_stored_batch(outcome: Classified) -> None:
         EVENTS_INGESTED.labels(event_type).inc(n)
     for code, n in Tally(r.code for r in outcome.rejections).items():
         MESSAGES_REJECTED.labels(code).inc(n)
+        if code == UNSTORABLE:
+            INGEST_UNSTORABLE.inc(n)
     if outcome.duplicates:
         INGEST_DUPLICATES.inc(outcome.duplicates)
 

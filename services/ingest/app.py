@@ -2,8 +2,10 @@
 
 Offsets live in PostgreSQL, so the subscriber acks manually (Kafka commits are only
 informative) and, on every partition assignment, seeks to the offsets the store holds.
-A bad message is never retried: it goes to the DLQ and its offset is stored with the batch.
-A failing database is different: the batch is retried with backoff and no offset moves.
+A bad message is never retried: it goes to the DLQ and its offset is stored with the batch,
+and so does a message the database refuses for its content (``unstorable``). A database that
+is away is different: the batch is retried with backoff and no offset moves. Any other
+failure stops the ingest (``services.ingest.failures``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from services.ingest.classify import Parsed
 from services.ingest.parse_pool import ParsePool, tune_garbage_collector
 from services.ingest.pipeline import StorePipeline
 from services.ingest.records import InboundRecord
+from services.ingest.recovery import retry_transient
 from services.ingest.writer import BatchResult, PublishRejection, stored_offsets, write_batch
 from services.kafka_io import (
     FETCH_MAX_BYTES,
@@ -179,19 +182,16 @@ def add_ingest_subscriber(
 async def retry_until_stored(
     attempt: Callable[[], Awaitable[BatchResult]], stats: IngestStats, max_delay: float
 ) -> BatchResult:
-    """Retry a batch until it is stored: nothing is skipped while the database is away."""
-    delay = 0.1
-    while True:
-        try:
-            return await attempt()
-        except asyncio.CancelledError:
-            raise
-        except Exception as error:  # every failure here is the store's, never the message's
-            stats.retries += 1
-            log.warning("batch not stored (%s: %s); retrying in %.1fs", type(error).__name__,
-                        error, delay)
-            await asyncio.sleep(delay)  # backoff, not synchronisation
-            delay = min(delay * 2, max_delay)
+    """Retry a batch while the database (or the DLQ's broker) is away: nothing is skipped.
+
+    Only a transient failure is retried; a message the database refuses is found and
+    refused by the writer itself, and any other failure is raised: the ingest stops.
+    """
+
+    def count(_error: BaseException) -> None:
+        stats.retries += 1
+
+    return await retry_transient(attempt, max_delay=max_delay, on_retry=count)
 
 
 async def run_ingest(
@@ -202,10 +202,10 @@ async def run_ingest(
 ) -> IngestStats:
     """Consume until ``stop`` is set, then finish the batches in hand and leave the group.
 
-    A batch that fails for any reason but the database's (those are retried until stored)
-    stops the ingest and is raised here: nothing after it can be stored without skipping
-    its records, so a service that read on would only look alive. Restarted, the ingest
-    resumes at the offsets stored.
+    A batch that fails for any reason but a transient one (those are retried until stored)
+    or a message's content (that message is refused) stops the ingest and is raised here:
+    nothing after it can be stored without skipping its records, so a service that read on
+    would only look alive. Restarted, the ingest resumes at the offsets stored.
     """
     tune_garbage_collector()
     # The DLQ producer outlives the broker: the batches in hand may still refuse a message

@@ -1,6 +1,6 @@
 """Sort a batch of records into new events, duplicates and refusals. No I/O.
 
-The rules, in the order they are checked for each record (CONTRACT.md §2):
+The rules, in the order they are checked for each record (docs/contract.md §2):
 
 1. the message must parse (``events.parse_billing_event``: too_large, invalid_json,
    invalid_envelope, unknown_event_type, invalid_payload);
@@ -144,7 +144,7 @@ def stream_of(event: BillingEvent) -> str:
 
 
 def classify(
-    parsed: list[Parsed],
+    parsed: Sequence[Parsed],
     stored: Mapping[UUID, bytes],
     known: set[TransactionKey],
     orgs: frozenset[str] | None = None,

@@ -27,7 +27,7 @@ class InboundRecord(NamedTuple):
     offset: int
     key: bytes | None
     value: bytes
-    headers: tuple[tuple[str, bytes], ...] = ()
+    headers: tuple[tuple[str, bytes | None], ...] = ()  # a header's value may be null
     timestamp_ms: int | None = None
 
     @classmethod
@@ -82,7 +82,7 @@ class Rejection:
                 "offset": record.offset,
                 "key": _b64(record.key),
                 "value": _b64(record.value),
-                "headers": [[k, _b64(v)] for k, v in record.headers],
+                "headers": [[_storable(k), _b64(v)] for k, v in record.headers],
                 "error_code": self.code,
                 "error_detail": self.detail,
                 "error_field": self.field,
@@ -110,6 +110,13 @@ def _json_string(text: str) -> str:
 def rejection_event_id(record: InboundRecord) -> uuid.UUID:
     """The id of the ``message.rejected`` event a refusal of ``record`` is stored as."""
     return uuid.uuid5(REJECTION_NAMESPACE, record.source)
+
+
+def _storable(header_key: str) -> str:
+    """A header key as PostgreSQL text can hold it: NUL (which a key may contain) becomes
+    U+FFFD. Kept as it was, the refusal itself could not be stored, and the ingest would
+    stop at the message instead of refusing it."""
+    return header_key.replace("\x00", "\ufffd") if "\x00" in header_key else header_key
 
 
 def _b64(data: bytes | None) -> str | None:

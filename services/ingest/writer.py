@@ -2,7 +2,9 @@
 
 That single transaction is what turns at-least-once Kafka into exactly-once effect: if the
 process dies anywhere, the batch is read again from the stored offsets and every event in
-it is recognised by its ``event_id``.
+it is recognised by its ``event_id``. A batch the database refuses for the content of one
+of its messages is split until that message is found (``services.ingest.recovery``): then
+each part is one such transaction.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from services.ingest.classify import (
     parse_all,
 )
 from services.ingest.records import InboundRecord, Rejection
+from services.ingest.recovery import store_isolating
 from services.store import log
 
 PublishRejection = Callable[[Rejection], Awaitable[None]]
@@ -51,6 +54,12 @@ class BatchResult:
     duplicates: int
     rejected: int
 
+    @classmethod
+    def total(cls, parts: Sequence[BatchResult]) -> BatchResult:
+        """One result for a batch that was stored in parts."""
+        return cls(*(sum(column) for column in zip(
+            *((r.read, r.stored, r.duplicates, r.rejected) for r in parts), strict=True)))
+
 
 @metrics.times_ingest_batches
 async def write_batch(
@@ -62,17 +71,35 @@ async def write_batch(
     publish_rejection: PublishRejection,
     parsed: list[Parsed] | None = None,
 ) -> BatchResult:
-    """Store a batch; refusals go to the DLQ first, so a crash can repeat but never lose one.
+    """Store a batch; refusals go to the DLQ before the commit, so a crash can repeat but
+    never lose one.
 
     ``group_id`` None stores no consumer offsets (a replay is not a consumer group). A
     batch that lost a race is rolled back and judged again: what the other writer stored
-    is then a duplicate.
+    is then a duplicate. A batch the database refuses for a message's content is stored in
+    parts, that message refused as ``unstorable``; a transient failure is raised for the
+    caller to retry (``services.ingest.recovery.retry_transient``), anything else too.
     """
+    if parsed is None:
+        parsed = parse_all(records, max_bytes)
+
+    async def store(part: Sequence[Parsed]) -> BatchResult:
+        return await _write_judging_again(pool, part, group_id, publish_rejection)
+
+    parts = await store_isolating(parsed, store)
+    return parts[0] if len(parts) == 1 else BatchResult.total(parts)
+
+
+async def _write_judging_again(
+    pool: asyncpg.Pool,
+    parsed: Sequence[Parsed],
+    group_id: str | None,
+    publish_rejection: PublishRejection,
+) -> BatchResult:
     attempt = 1
     while True:
         try:
-            return await _write_once(pool, records, group_id, max_bytes, publish_rejection,
-                                     parsed)
+            return await _write_once(pool, parsed, group_id, publish_rejection)
         except asyncpg.UniqueViolationError as error:
             if attempt == LOST_RACE_ATTEMPTS:
                 raise
@@ -83,17 +110,14 @@ async def write_batch(
 
 async def _write_once(
     pool: asyncpg.Pool,
-    records: Sequence[InboundRecord],
+    parsed: Sequence[Parsed],
     group_id: str | None,
-    max_bytes: int,
     publish_rejection: PublishRejection,
-    parsed: list[Parsed] | None,
 ) -> BatchResult:
+    records = [p.record for p in parsed]
     async with pool.acquire() as conn, conn.transaction():
         await log.hold_writers_lock(conn)
-        outcome = await judge(conn, records, max_bytes, parsed=parsed)
-        for rejection in outcome.rejections:
-            await publish_rejection(rejection)
+        outcome = await judge(conn, parsed)
         new = outcome.new_events + [r.to_event() for r in outcome.rejections]
         positions = await log.append(conn, new)
         if positions:
@@ -104,6 +128,10 @@ async def _write_once(
                                         {e.event_type for e in new})
         if group_id is not None:
             await store_offsets(conn, group_id, records)
+        # Last before the commit: a batch the database refuses has sent nothing, so the
+        # search for the message at fault does not send its refused neighbours twice.
+        for rejection in outcome.rejections:
+            await publish_rejection(rejection)
     metrics.count_stored_batch(outcome)
     return BatchResult(
         read=len(records),
@@ -115,19 +143,15 @@ async def _write_once(
 
 async def judge(
     conn: asyncpg.Connection,
-    records: Sequence[InboundRecord],
-    max_bytes: int,
+    parsed: Sequence[Parsed],
     *,
     retrying_rejections: bool = False,
-    parsed: list[Parsed] | None = None,
 ) -> Classified:
-    """Parse and judge records against the store: one round trip per lookup, not per record.
+    """Judge parsed records against the store: one round trip per lookup, not per record.
 
     ``retrying_rejections`` (DLQ repair) judges a message refused before afresh instead of
     recognising it as already refused.
     """
-    if parsed is None:
-        parsed = parse_all(records, max_bytes)
     ids = [p.event.event_id for p in parsed if p.event is not None]
     keys = [key for p in parsed if p.event is not None for key in p.event.keys]
     stored = await log.stored_hashes(conn, ids)

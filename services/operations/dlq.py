@@ -1,20 +1,26 @@
 """``ledger dlq``: list refused messages and replay them once their cause is fixed.
 
-A replayed message goes through the same judgement as the ingest (nothing is special-cased):
-stored now, it leaves the listing (``rejected_message.resolved``); refused again, it stays
-with its new reason (``rejected_message.retried``). Consumer offsets do not move.
+A replayed message goes through the same judgement and failure handling as the ingest
+(nothing is special-cased): stored now, it leaves the listing (``rejected_message.resolved``);
+refused again, it stays with its new reason (``rejected_message.retried``). Consumer offsets
+do not move.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import json
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 
 from services.commands.recording import command_event, fold
+from services.ingest.classify import Parsed, parse_all
 from services.ingest.records import InboundRecord, rejection_event_id
+from services.ingest.recovery import COMMAND_ATTEMPTS, retry_transient, store_isolating
 from services.ingest.writer import judge
 from services.store import log
 
@@ -53,19 +59,57 @@ def _record(row: asyncpg.Record) -> InboundRecord:
         offset=row["offset"],
         key=bytes(row["key"]) if row["key"] is not None else None,
         value=bytes(row["value"]),
-        headers=tuple((k, base64.b64decode(v)) for k, v in headers),
+        headers=tuple((k, base64.b64decode(v) if v is not None else None) for k, v in headers),
     )
 
 
 async def replay_rejected(
-    pool: asyncpg.Pool, *, max_bytes: int, error_code: str | None = None
+    pool: asyncpg.Pool,
+    *,
+    max_bytes: int,
+    error_code: str | None = None,
+    max_delay: float = 30.0,
 ) -> dict[str, Any]:
-    """Judge every listed message (of ``error_code``) again, in source order, in one go."""
+    """Judge every listed message (of ``error_code``) again, in source order.
+
+    One transaction for all of them, unless the database refuses one for its content: then,
+    as in the ingest, they are judged in parts until that one is found, and it stays listed
+    as ``unstorable``. A transient failure is retried (``max_delay``: longest wait).
+    """
+    parts = await retry_transient(
+        lambda: _replay_listed(pool, max_bytes, error_code),
+        max_delay=max_delay, attempts=COMMAND_ATTEMPTS)
+    return {
+        "replayed": sum(p.replayed for p in parts),
+        "stored": sum(p.stored for p in parts),
+        "already_stored": sum(p.already_stored for p in parts),
+        "still_rejected": sum(len(p.reasons) for p in parts),
+        "reasons": sorted({code for p in parts for code in p.reasons}),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class _Replayed:
+    """What one transaction of a DLQ replay did."""
+
+    replayed: int
+    stored: int
+    already_stored: int
+    reasons: list[str]  # the code of each message still refused
+
+
+async def _replay_listed(
+    pool: asyncpg.Pool, max_bytes: int, error_code: str | None
+) -> list[_Replayed]:
+    records = [_record(r) for r in await pool.fetch(_LIST, error_code)]
+    return await store_isolating(parse_all(records, max_bytes),
+                                 functools.partial(_judge_again, pool))
+
+
+async def _judge_again(pool: asyncpg.Pool, parsed: Sequence[Parsed]) -> _Replayed:
     async with pool.acquire() as conn, conn.transaction():
         await log.hold_writers_lock(conn)
-        rows = await conn.fetch(_LIST, error_code)
-        records = [_record(r) for r in rows]
-        outcome = await judge(conn, records, max_bytes, retrying_rejections=True)
+        outcome = await judge(conn, parsed, retrying_rejections=True)
         repairs = []
         for record in [*outcome.accepted, *outcome.duplicate_records]:
             repairs.append(command_event(
@@ -83,10 +127,9 @@ async def replay_rejected(
             ))
         positions = sorted((await log.append(conn, [*outcome.new_events, *repairs])).values())
         await fold(conn, positions)
-    return {
-        "replayed": len(records),
-        "stored": len(outcome.new_events),
-        "already_stored": len(outcome.duplicate_records),
-        "still_rejected": len(outcome.rejections),
-        "reasons": sorted({r.code for r in outcome.rejections}),
-    }
+    return _Replayed(
+        replayed=len(parsed),
+        stored=len(outcome.new_events),
+        already_stored=len(outcome.duplicate_records),
+        reasons=[r.code for r in outcome.rejections],
+    )

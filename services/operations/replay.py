@@ -2,7 +2,9 @@
 
 Already-stored events are recognised by ``event_id`` and cost one lookup each, so a replay
 from the beginning is safe at any time. No consumer group is used and no consumer offsets
-move: a replay is a repair, not a member of the ingest group.
+move: a replay is a repair, not a member of the ingest group. Failures are handled as the
+ingest handles them (``services.ingest.recovery``), except that a database away for longer
+than a few retries fails the command instead of waiting for ever.
 
 A timestamp replay does not trust the broker's offset-for-time lookup (Tansu's is wrong):
 it reads each partition from the beginning and skips records older than the timestamp by
@@ -25,6 +27,7 @@ from services.ingest.classify import Parsed
 from services.ingest.parse_pool import ParsePool
 from services.ingest.pipeline import StorePipeline
 from services.ingest.records import InboundRecord
+from services.ingest.recovery import COMMAND_ATTEMPTS, retry_transient
 from services.ingest.writer import write_batch
 from services.kafka_io import FETCH_MAX_BYTES, FETCH_PARTITION_BYTES, dlq_sender, producer
 from services.kafka_io import consumer as make_consumer
@@ -119,9 +122,11 @@ async def replay(
             to_dlq = dlq_sender(dlq, settings.topic_dlq)
 
             async def store(records: list[InboundRecord], parsed: list[Parsed]) -> None:
-                result = await write_batch(pool, records, group_id=None,
-                                           max_bytes=settings.max_message_bytes,
-                                           publish_rejection=to_dlq, parsed=parsed)
+                result = await retry_transient(
+                    lambda: write_batch(pool, records, group_id=None,
+                                        max_bytes=settings.max_message_bytes,
+                                        publish_rejection=to_dlq, parsed=parsed),
+                    max_delay=settings.db_retry_max_seconds, attempts=COMMAND_ATTEMPTS)
                 report.new += result.stored
                 report.duplicate += result.duplicates
                 report.rejected += result.rejected

@@ -7,6 +7,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
+from prometheus_client import REGISTRY
 
 from services.config import Settings
 from services.samples import invoices, to_lines
@@ -15,6 +16,13 @@ from tests.helpers import consume_all, produce, wait_until
 from tests.integration.conftest import IngestRunner
 from tests.integration.db import billing_event_count, log_ends, scalar, stored_offsets
 from tests.tcp_proxy import TcpProxy
+
+
+def retries_counted() -> float:
+    """``ledger_ingest_retries_total``, all reasons."""
+    return sum(sample.value for metric in REGISTRY.collect()
+               if metric.name == "ledger_ingest_retries"
+               for sample in metric.samples if sample.name.endswith("_total"))
 
 
 @pytest.fixture
@@ -36,6 +44,7 @@ async def test_ingest_retries_through_a_database_outage_without_skipping(
     proxied = urlunsplit(url._replace(netloc=f"{url.username}@127.0.0.1:{proxy.port}"))
     ingest_pool = await create_pool(proxied, max_size=2)
     runner = IngestRunner(settings.model_copy(update={"db_retry_max_seconds": 0.5}), ingest_pool)
+    retries_before = retries_counted()
     try:
         before = to_lines(invoices(200, org="US", seed=41))
         during = to_lines(invoices(300, org="EU", seed=42))
@@ -67,6 +76,8 @@ async def test_ingest_retries_through_a_database_outage_without_skipping(
         await wait_until(caught_up, message="offsets at the log end")
         assert await scalar(pool, "SELECT count(*) FROM rejected_messages") == 0
         assert await scalar(pool, "SELECT count(*) FROM pending_transactions") == 500
+        # every retry is counted in /metrics, by reason (SQLSTATE class or "connection")
+        assert retries_counted() - retries_before == runner.stats.retries >= 3
     finally:
         await runner.stop()
         await ingest_pool.close()

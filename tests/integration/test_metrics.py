@@ -131,5 +131,6 @@ async def test_metrics_text_names_every_collector_with_help(
     for family in ("ledger_ingest_events", "ledger_ingest_rejected_messages",
                    "ledger_ingest_batch_seconds", "ledger_consumer_lag", "ledger_outbox_backlog",
                    "ledger_journal_run_seconds", "ledger_journal_run_transactions",
-                   "ledger_journal_entries_created", "ledger_journal_entries_cancelled"):
+                   "ledger_journal_entries_created", "ledger_journal_entries_cancelled",
+                   "ledger_ingest_retries", "ledger_ingest_unstorable"):
         assert f"# HELP {family}" in answer.text, family

@@ -14,11 +14,11 @@ EXPECTED = {
     "UnknownTransactionType", "enabled_types", "resolve_type_names", "type_by_display_name",
     # errors
     "ContractError", "INVALID_JSON", "INVALID_ENVELOPE", "UNKNOWN_EVENT_TYPE",
-    "INVALID_PAYLOAD", "TOO_LARGE", "DUPLICATE_CONFLICT", "UNKNOWN_TRANSACTION",
-    # billing
+    "INVALID_PAYLOAD", "TOO_LARGE", "DUPLICATE_CONFLICT", "UNKNOWN_TRANSACTION", "UNSTORABLE",
+    # billing (and the contract's limits on its text fields)
     "Envelope", "Document", "TransactionLine", "BillingData", "BillingDocumentEvent",
     "StatusChange", "StatusChangedData", "StatusChangedEvent", "BillingEvent",
-    "EVENT_LINE_TYPES", "INBOUND_EVENT_TYPES",
+    "EVENT_LINE_TYPES", "INBOUND_EVENT_TYPES", "MAX_TEXT_LENGTH", "MAX_SEGMENTS",
     # parsing
     "parse_billing_event", "canonical_body", "body_hash",
     # exclusions
@@ -58,10 +58,10 @@ def test_error_codes_are_the_contract_strings() -> None:
     assert {
         events.INVALID_JSON, events.INVALID_ENVELOPE, events.UNKNOWN_EVENT_TYPE,
         events.INVALID_PAYLOAD, events.TOO_LARGE, events.DUPLICATE_CONFLICT,
-        events.UNKNOWN_TRANSACTION,
+        events.UNKNOWN_TRANSACTION, events.UNSTORABLE,
     } == {
         "invalid_json", "invalid_envelope", "unknown_event_type", "invalid_payload",
-        "too_large", "duplicate_conflict", "unknown_transaction",
+        "too_large", "duplicate_conflict", "unknown_transaction", "unstorable",
     }
     error = events.ContractError(events.DUPLICATE_CONFLICT, "event_id seen with another body",
                                  field="event_id")
