@@ -33,6 +33,7 @@ from tests.servers import (
     run_in_thread,
     session_postgres,
 )
+from tests.tcp_proxy import postgres_endpoint, through
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -195,6 +196,17 @@ def test_the_session_falls_back_to_embedded_only_when_nothing_listens(
     monkeypatch.setenv("LEDGER_TEST_DATABASE_URL", "postgresql://given@db.example/x")
     with session_postgres(tmp_path / "given", as_role(pg_url, "no_such_role")) as url:
         assert url == "postgresql://given@db.example/x"
+
+
+def test_the_outage_proxy_reaches_tcp_and_socket_urls_and_keeps_the_schema() -> None:
+    tcp = "postgresql://postgres@127.0.0.1:5432/postgres?search_path=t_1"
+    socket = "postgresql://postgres@/postgres?host=/tmp/pg%20x&search_path=t_1"
+    assert postgres_endpoint(tcp) == ("127.0.0.1", 5432)
+    assert postgres_endpoint(socket) == "/tmp/pg x/.s.PGSQL.5432"
+    assert postgres_endpoint("postgresql://u:pw@[::1]:6000/db?port=6001") == ("::1", 6001)
+    for url in (tcp, socket):
+        assert through(url, 7000) == "postgresql://postgres@127.0.0.1:7000/postgres?search_path=t_1"
+    assert through("postgresql://u:pw@db:5/x", 7000) == "postgresql://u:pw@127.0.0.1:7000/x"
 
 
 # --------------------------------------------------------------------------- Kafka
