@@ -229,6 +229,19 @@ async def test_roundtrip_keeps_keys_and_headers(kafka_bootstrap: str, topics: To
     assert got == want
 
 
+async def test_reading_all_goes_past_the_expected_count_to_the_end_of_every_partition(
+    kafka_bootstrap: str, topics: Topics
+) -> None:
+    await create_topic(kafka_bootstrap, topics.billing, partitions=4)
+    values = [f"v{i}".encode() for i in range(20)]
+    await produce(kafka_bootstrap, topics.billing, values, keys=[b"one-key"] * 20)
+    await produce(kafka_bootstrap, topics.billing, [b"v19"], keys=[b"one-key"])  # a duplicate
+    records = await consume_all(kafka_bootstrap, topics.billing, expected=20)
+    assert [r.value for r in records] == [*values, b"v19"]
+    assert len({r.partition for r in records}) == 1  # three partitions are empty to the end
+    assert len(await consume_all(kafka_bootstrap, topics.billing, expected=0)) == 21
+
+
 async def test_two_megabyte_record(kafka_bootstrap: str, topics: Topics) -> None:
     await create_topic(
         kafka_bootstrap, topics.billing, configs={"max.message.bytes": str(16 * MiB)}
