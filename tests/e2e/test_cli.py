@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 
 from events.journal_rules import JournalRunRequest
 from services.config import Settings
@@ -25,6 +26,7 @@ from services.journal.run import create_journal_run
 from services.samples import invoices, seed001_lines, to_lines
 from tests.helpers import consume_all, process_env, produce, wait_until
 from tests.integration.db import billing_event_count, rows, scalar
+from tests.integration.http_api import bearer
 from tests.integration.ledger_setup import set_up
 
 
@@ -322,6 +324,28 @@ class Serve:
         return self.log.read_text(errors="replace")
 
 
+async def the_api_answers(settings: Settings, pool: asyncpg.Pool, run: dict[str, Any]) -> None:
+    """The API part of a ``ledger serve`` process: anonymous probes, and a journal run read
+    with a viewer key; no key is 401, a viewer writing is 403."""
+    viewer = await bearer(pool, "viewer")
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{settings.http_port}",
+                                 timeout=30) as client:
+        assert (await client.get("/healthz")).status_code == 200
+        anonymous = await client.get(f"/v1/journal-runs/{run['number']}")
+        assert anonymous.status_code == 401
+        assert anonymous.headers["WWW-Authenticate"] == "Bearer"
+        assert [r["code"] for r in anonymous.json()["reasons"]] == ["unauthorized"]
+        shown = await client.get(f"/v1/journal-runs/{run['number']}", headers=viewer)
+        assert shown.status_code == 200, shown.text
+        body = shown.json()
+        assert (body["success"], body["number"], body["status"], body["accountingPeriodName"],
+                body["transactionCount"], body["journalEntryNumbers"]) == (
+            True, run["number"], "Completed", "Apr-2024", 3000, run["journal_entry_numbers"])
+        refused = await client.post("/v1/journal-runs", headers=viewer, json={})
+        assert refused.status_code == 403
+        assert [r["code"] for r in refused.json()["reasons"]] == ["forbidden"]
+
+
 async def unsent(pool: asyncpg.Pool) -> int:
     return int(await scalar(pool, "SELECT count(*) FROM outbox WHERE sent_at IS NULL"))
 
@@ -377,10 +401,12 @@ async def test_publish_then_serve_ingests_stops_on_sigterm_and_relays_the_outbox
             return await unsent(pool) == 0
 
         await wait_until(relayed, timeout=30, message="serve relays the outbox")
+        await the_api_answers(settings, pool, run)
     finally:
         code = await second.terminate()
     assert code == 0, second.text()
-    assert "serving: ingest, publisher" in second.text()
+    assert "serving: ingest, publisher, api" in second.text()
+    assert f"HTTP API and /metrics on 127.0.0.1:{settings.http_port}" in second.text()
     assert settings.kafka_bootstrap
     published = await consume_all(settings.kafka_bootstrap, settings.topic_journal, len(outbox))
     assert sorted(json.loads(r.value)["event_id"] for r in published) == sorted(
