@@ -87,8 +87,9 @@ async def test_a_rebuild_pauses_the_ingest_mid_stream_which_then_stores_everythi
             rebuild_holds = [r for r in lock if r["pid"] == rebuild_pid]
             ingest_waits = [r for r in lock if r["application_name"] == INGEST_APPLICATION]
             return ([(r["mode"], r["granted"]) for r in rebuild_holds] == [("ExclusiveLock", True)]
-                    and [(r["mode"], r["granted"]) for r in ingest_waits] == [
-                        ("ShareLock", False)])
+                    and bool(ingest_waits)
+                    and {(r["mode"], r["granted"]) for r in ingest_waits} == {
+                        ("ShareLock", False)})
 
         await wait_until(ingest_paused, message="the ingest waits for the rebuild")
         paused_at = await billing_event_count(pool)
