@@ -32,6 +32,13 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.journal_run
 	$(BIN)/python -m bench.rebuild
 
+# The wheel as users and the image install it: built, checked to carry every file of the
+# packages, installed with its dependencies (and the embedded extra) in a fresh venv, and
+# `ledger demo --json` run there outside the source tree. CI runs it after `make test`.
+.PHONY: wheel-check
+wheel-check: $(STAMP)
+	$(BIN)/python tests/wheel_check.py
+
 clean:
 	rm -rf $(VENV) .ledger .pytest_cache .mypy_cache .ruff_cache
 

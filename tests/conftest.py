@@ -1,7 +1,7 @@
 """Session servers and per-test isolation.
 
 - ``pg_url`` (session): ``LEDGER_TEST_DATABASE_URL``, else 127.0.0.1:5432 (user postgres)
-  if it answers, else embedded PostgreSQL for the session.
+  if it answers, else (only when nothing listens there) embedded PostgreSQL for the session.
 - ``kafka_bootstrap`` (session): ``LEDGER_TEST_KAFKA_BOOTSTRAP``, else Tansu for the session.
 - ``database_url``: a fresh schema per test, named in the URL (``?search_path=t_<hex>``) so
   every connection made from it, in this process or a subprocess, works in that schema.

@@ -137,9 +137,15 @@ async def consume_all(
     expected: int,
     timeout: float = 30,  # noqa: ASYNC109
 ) -> list[ConsumerRecord[bytes, bytes]]:
-    """Read ``topic`` (all partitions, from the beginning, no group) until ``expected``
-    records have arrived or ``timeout`` passes; return what arrived (order kept per
-    partition). Waits for the topic to exist."""
+    """Read ``topic`` (all partitions, from the beginning, no group) to its end: until at
+    least ``expected`` records have arrived *and* every partition has been read up to its
+    end offset, or ``timeout`` passes. Return every record read (order kept per partition),
+    so a duplicate behind the ``expected`` ones is there for the test to see. Waits for the
+    topic to exist.
+
+    The end offset is the high watermark the broker sends with each fetch answer, not
+    ``end_offsets`` (Tansu's ListOffsets answer is short after a multi-record batch).
+    """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     consumer = AIOKafkaConsumer(**consumer_config(bootstrap))
@@ -159,8 +165,16 @@ async def consume_all(
         assignment = [TopicPartition(topic, p) for p in sorted(partitions)]
         consumer.assign(assignment)
         await consumer.seek_to_beginning(*assignment)
+
+        async def at_end() -> bool:
+            for tp in assignment:
+                end = consumer.highwater(tp)  # None until a fetch answer for it arrived
+                if end is None or await consumer.position(tp) < end:
+                    return False
+            return True
+
         records: list[ConsumerRecord[bytes, bytes]] = []
-        while len(records) < expected:
+        while not (len(records) >= expected and await at_end()):
             remaining = deadline - loop.time()
             if remaining <= 0:
                 break

@@ -1,14 +1,17 @@
 """Where the test session's PostgreSQL and Kafka come from (used by conftest.py).
 
 PostgreSQL: ``LEDGER_TEST_DATABASE_URL``, else the local server at 127.0.0.1:5432 (user
-postgres, trust auth) if it answers, else embedded. Kafka: ``LEDGER_TEST_KAFKA_BOOTSTRAP``,
-else Tansu on a free port. Each test gets its own schema (``search_path`` in the URL) and
-its own topic names.
+postgres, trust auth), else, only when nothing listens there, embedded. A server that is there
+but refuses the tests (a password asked, no such role or database, not PostgreSQL) is an
+error that says so, never a silent switch to another server. Kafka:
+``LEDGER_TEST_KAFKA_BOOTSTRAP``, else Tansu on a free port. Each test gets its own schema
+(``search_path`` in the URL) and its own topic names.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import threading
 from collections.abc import Coroutine, Iterator
@@ -68,26 +71,54 @@ def run_in_thread(coro: Coroutine[Any, Any, T]) -> T:
     return result[0]
 
 
+#: What a connection attempt fails with when no server listens at the address (refused), or
+#: the address cannot be reached at all: the only failures after which embedded stands in.
+NOTHING_LISTENS = frozenset({errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH,
+                             errno.EADDRNOTAVAIL})
+
+
+class UnusablePostgres(RuntimeError):
+    """A PostgreSQL server is there but the tests cannot use it."""
+
+
+def nothing_listens(error: BaseException) -> bool:
+    """The connection failed because no server listens there (not: it refused us)."""
+    return isinstance(error, OSError) and error.errno in NOTHING_LISTENS
+
+
 async def postgres_answers(url: str, timeout: float = 3.0) -> bool:  # noqa: ASYNC109
+    """True when the server at ``url`` answers a query; False when nothing listens there.
+
+    Any other failure (authentication, unknown role or database, a server starting up, a
+    timeout, something that is not PostgreSQL) raises ``UnusablePostgres``: falling back to
+    another server would hide it.
+    """
     try:
         conn = await asyncpg.connect(url, timeout=timeout)
-    except (TimeoutError, OSError, asyncpg.PostgresError):
-        return False
-    try:
-        await conn.fetchval("select 1")
-    finally:
-        await conn.close()
+        try:
+            await conn.fetchval("select 1")
+        finally:
+            await conn.close()
+    except Exception as error:
+        if nothing_listens(error):
+            return False
+        where = urlsplit(url)
+        raise UnusablePostgres(
+            f"PostgreSQL at {where.hostname}:{where.port} cannot be used for the tests "
+            f"({type(error).__name__}: {error}); fix it, stop it (then embedded PostgreSQL "
+            "is used), or set LEDGER_TEST_DATABASE_URL to a server the tests may use"
+        ) from error
     return True
 
 
 @contextmanager
-def session_postgres(tmp_dir: Path) -> Iterator[str]:
+def session_postgres(tmp_dir: Path, local_url: str = LOCAL_DATABASE_URL) -> Iterator[str]:
     """The session's PostgreSQL URL (see module docstring); embedded is stopped on exit."""
     from_env = os.environ.get("LEDGER_TEST_DATABASE_URL")
     if from_env:
         yield from_env
-    elif run_in_thread(postgres_answers(LOCAL_DATABASE_URL)):
-        yield LOCAL_DATABASE_URL
+    elif run_in_thread(postgres_answers(local_url)):
+        yield local_url
     else:
         with embedded_postgres(tmp_dir) as url:
             yield url

@@ -18,6 +18,7 @@ from packaging.utils import canonicalize_name
 
 from services.config import Settings
 from services.ingest.app import build_broker
+from tests import wheel_check
 
 ROOT = Path(__file__).resolve().parents[1]
 #: An interpolation compose refuses to start without: ``${NAME:?message}``.
@@ -365,27 +366,52 @@ def test_the_lock_pins_every_runtime_dependency_and_nothing_else() -> None:
     assert "#    make lock" in text
 
 
-def test_the_dockerfile_installs_the_lock_then_the_ledger_alone() -> None:
-    lines = [
-        line.strip()
-        for line in (ROOT / "Dockerfile").read_text().splitlines()
-        if line.strip() and not line.lstrip().startswith("#")
-    ]
-    assert lines[0] == "FROM python:3.11-slim"
-    copy_lock = lines.index("COPY requirements.lock ./")
-    install_lock = lines.index("RUN pip install --require-hashes --no-deps -r requirements.lock")
-    install_ledger = next(i for i, line in enumerate(lines)
-                          if line.startswith("RUN pip install --no-deps ."))
-    copy_code = next(i for i, line in enumerate(lines) if line.startswith("COPY services"))
-    # The dependency layer comes before the code, so a code change reuses it.
-    assert copy_lock < install_lock < copy_code < install_ledger
-    assert not [line for line in lines
+def dockerfile_stages() -> list[list[str]]:
+    """The Dockerfile's instructions (comments and blank lines left out), one list per stage;
+    a continued line (``\\``) is joined to one instruction."""
+    stages: list[list[str]] = []
+    text = (ROOT / "Dockerfile").read_text().replace("\\\n", " ")
+    for raw in text.splitlines():
+        line = " ".join(raw.split())
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("FROM "):
+            stages.append([])
+        stages[-1].append(line)
+    return stages
+
+
+def test_the_dockerfile_builds_the_wheel_then_installs_the_lock_and_the_wheel_alone() -> None:
+    builder, image = dockerfile_stages()
+    # The builder makes the wheel from what `make wheel-check` builds it from.
+    assert builder[0] == "FROM python:3.11-slim AS wheel"
+    copied = {word.rstrip("/").removeprefix("./") for line in builder
+              if line.startswith("COPY ") for word in line.split()[1:-1]}
+    assert copied == set(wheel_check.SOURCES)
+    [build] = [line for line in builder if line.startswith("RUN ")]
+    assert build.startswith("RUN pip wheel ") and "--no-deps" in build
+    assert "--wheel-dir /wheels ." in build
+
+    assert image[0] == "FROM python:3.11-slim"
+    copy_lock = image.index("COPY requirements.lock ./")
+    install_lock = image.index("RUN pip install --require-hashes --no-deps -r requirements.lock")
+    copy_wheel = image.index("COPY --from=wheel /wheels/ /tmp/wheels/")
+    [install_ledger] = [i for i, line in enumerate(image)
+                        if line.startswith("RUN pip install --no-deps /tmp/wheels/")]
+    assert image[install_ledger].split()[4] == "/tmp/wheels/billing_ledger-*.whl"
+    assert "pip check" in image[install_ledger]
+    # The dependency layer comes before the wheel, so a code change reuses it; the image
+    # holds no source tree, only what the wheel installs.
+    assert copy_lock < install_lock < copy_wheel < install_ledger
+    assert [line for line in image if line.startswith("COPY")] == [
+        "COPY requirements.lock ./", "COPY --from=wheel /wheels/ /tmp/wheels/"]
+    assert not [line for line in builder + image
                 if "pip install" in line and "--no-deps" not in line]
-    assert 'CMD ["ledger", "serve"]' in lines
-    assert "EXPOSE 8080" in lines
-    assert "USER ledger" in lines
-    # pyproject's [project] readme must be in the build context the Dockerfile copies.
-    assert any(line.startswith("COPY") and "README.md" in line for line in lines)
+    assert 'CMD ["ledger", "serve"]' in image
+    assert "EXPOSE 8080" in image
+    assert "USER ledger" in image
+    # pyproject's [project] readme must be in the build context the wheel is built from.
+    assert "README.md" in copied
 
 
 def test_make_lock_regenerates_the_lock() -> None:

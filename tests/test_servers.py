@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import psutil
@@ -20,11 +21,19 @@ from services.config import Settings
 from services.embedded import (
     embedded_kafka,
     embedded_postgres,
+    free_port,
     kafka_metadata,
     resolved_servers,
 )
 from tests.helpers import MiB, consume_all, create_topic, produce, settings_env
-from tests.servers import Topics, run_in_thread
+from tests.servers import (
+    Topics,
+    UnusablePostgres,
+    postgres_answers,
+    run_in_thread,
+    session_postgres,
+)
+from tests.tcp_proxy import postgres_endpoint, through
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -133,6 +142,73 @@ def test_embedded_postgres_starts_answers_and_stops(tmp_path: Path) -> None:
     assert not (tmp_path / "embedded-postgres.json").exists()
 
 
+def as_role(url: str, role: str) -> str:
+    """``url`` with another user name (a TCP URL, or the embedded server's socket URL)."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=f"{role}@{parts.netloc.rpartition('@')[2]}"))
+
+
+def in_database(url: str, database: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path=f"/{database}"))
+
+
+async def test_only_a_refused_connection_counts_as_no_local_server(pg_url: str) -> None:
+    assert await postgres_answers(pg_url) is True
+    nothing_there = f"postgresql://postgres@127.0.0.1:{free_port()}/postgres"
+    assert await postgres_answers(nothing_there) is False
+
+    with pytest.raises(UnusablePostgres, match='role "no_such_role" does not exist'):
+        await postgres_answers(as_role(pg_url, "no_such_role"))
+    with pytest.raises(UnusablePostgres, match='database "no_such_database" does not exist'):
+        await postgres_answers(in_database(pg_url, "no_such_database"))
+
+    async def hang_up(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.close()
+
+    not_postgres = await asyncio.start_server(hang_up, "127.0.0.1", 0)
+    try:
+        port = not_postgres.sockets[0].getsockname()[1]
+        with pytest.raises(UnusablePostgres, match=f"PostgreSQL at 127.0.0.1:{port} cannot be "
+                                                   "used for the tests"):
+            await postgres_answers(f"postgresql://postgres@127.0.0.1:{port}/postgres")
+    finally:
+        not_postgres.close()
+        await not_postgres.wait_closed()
+
+
+def test_the_session_falls_back_to_embedded_only_when_nothing_listens(
+    pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("LEDGER_TEST_DATABASE_URL", raising=False)
+    refused = tmp_path / "refused"
+    with session_postgres(refused, f"postgresql://postgres@127.0.0.1:{free_port()}/x") as url:
+        assert url.startswith("postgresql://postgres@/postgres?host=")  # embedded, its socket
+        assert run_in_thread(fetchval(url, "select 40 + 2")) == 42
+    assert (refused / "postgres" / "PG_VERSION").exists()
+
+    refusing = tmp_path / "refusing"
+    with (pytest.raises(UnusablePostgres, match='role "no_such_role" does not exist'),
+          session_postgres(refusing, as_role(pg_url, "no_such_role"))):
+        pass
+    assert not refusing.exists() or not any(refusing.iterdir())  # no embedded server started
+
+    # A URL given is used as it is: neither probed nor replaced.
+    monkeypatch.setenv("LEDGER_TEST_DATABASE_URL", "postgresql://given@db.example/x")
+    with session_postgres(tmp_path / "given", as_role(pg_url, "no_such_role")) as url:
+        assert url == "postgresql://given@db.example/x"
+
+
+def test_the_outage_proxy_reaches_tcp_and_socket_urls_and_keeps_the_schema() -> None:
+    tcp = "postgresql://postgres@127.0.0.1:5432/postgres?search_path=t_1"
+    socket = "postgresql://postgres@/postgres?host=/tmp/pg%20x&search_path=t_1"
+    assert postgres_endpoint(tcp) == ("127.0.0.1", 5432)
+    assert postgres_endpoint(socket) == "/tmp/pg x/.s.PGSQL.5432"
+    assert postgres_endpoint("postgresql://u:pw@[::1]:6000/db?port=6001") == ("::1", 6001)
+    for url in (tcp, socket):
+        assert through(url, 7000) == "postgresql://postgres@127.0.0.1:7000/postgres?search_path=t_1"
+    assert through("postgresql://u:pw@db:5/x", 7000) == "postgresql://u:pw@127.0.0.1:7000/x"
+
+
 # --------------------------------------------------------------------------- Kafka
 
 
@@ -151,6 +227,19 @@ async def test_roundtrip_keeps_keys_and_headers(kafka_bootstrap: str, topics: To
         for k, v, h, m in zip(keys, values, headers, sent, strict=True)
     )
     assert got == want
+
+
+async def test_reading_all_goes_past_the_expected_count_to_the_end_of_every_partition(
+    kafka_bootstrap: str, topics: Topics
+) -> None:
+    await create_topic(kafka_bootstrap, topics.billing, partitions=4)
+    values = [f"v{i}".encode() for i in range(20)]
+    await produce(kafka_bootstrap, topics.billing, values, keys=[b"one-key"] * 20)
+    await produce(kafka_bootstrap, topics.billing, [b"v19"], keys=[b"one-key"])  # a duplicate
+    records = await consume_all(kafka_bootstrap, topics.billing, expected=20)
+    assert [r.value for r in records] == [*values, b"v19"]
+    assert len({r.partition for r in records}) == 1  # three partitions are empty to the end
+    assert len(await consume_all(kafka_bootstrap, topics.billing, expected=0)) == 21
 
 
 async def test_two_megabyte_record(kafka_bootstrap: str, topics: Topics) -> None:
@@ -203,9 +292,12 @@ def test_stale_broker_of_a_killed_run_is_stopped(tmp_path: Path) -> None:
     try:
         with embedded_kafka(tmp_path) as bootstrap:
             assert gone(stale["pid"], stale["create_time"])
-            assert bootstrap != stale["address"] or True  # a fresh broker either way
+            # A fresh broker (on the stale one's port or another), and it answers.
             fresh = json.loads((tmp_path / "embedded-kafka.json").read_text())
             assert fresh["pid"] != stale["pid"]
+            assert fresh["address"] == bootstrap
+            host, _, port = bootstrap.rpartition(":")
+            assert kafka_metadata(host, int(port))
     finally:
         if not gone(stale["pid"], stale["create_time"]):
             os.kill(stale["pid"], signal.SIGKILL)

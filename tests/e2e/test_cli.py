@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 
 from events.journal_rules import JournalRunRequest
 from services.config import Settings
@@ -25,6 +26,7 @@ from services.journal.run import create_journal_run
 from services.samples import invoices, seed001_lines, to_lines
 from tests.helpers import consume_all, process_env, produce, wait_until
 from tests.integration.db import billing_event_count, rows, scalar
+from tests.integration.http_api import bearer
 from tests.integration.ledger_setup import set_up
 
 
@@ -94,6 +96,12 @@ def period(name: str, start: str, end: str, status: str = "open") -> dict[str, A
 
 
 APR = period("Apr-2024", "2024-04-01", "2024-04-30")
+#: ``ledger status`` partitions once seed 001 is stored: its three records are keyed US, which
+#: the default partitioner puts in partition 0 of the four; nothing consumed from the others.
+SEED001_PARTITIONS = [
+    {"partition": 0, "stored_offset": 3, "end_offset": 3, "lag": 0},
+    *({"partition": p, "stored_offset": None, "end_offset": 0, "lag": 0} for p in (1, 2, 3)),
+]
 MAY = period("May-2024", "2024-05-01", "2024-05-31")
 OPEN_ENDED = {"org": "US", "name": "Open-Ended", "start_date": None, "end_date": None,
               "fiscal_year": None, "fiscal_quarter": None, "status": "open", "open_ended": True}
@@ -142,11 +150,14 @@ async def test_operator_session_settings_periods_runs_entries_and_errors(
         "number": "JR-00000001", "org": "US",
         "target": {"period": "Apr-2024", "start_date": "2024-04-01", "end_date": "2024-04-30"},
         "journal_entry_date": "2024-04-30",
-        "transaction_types": run["transaction_types"],
+        # "cash" under Multi-Org: the application items only (the legacy types are refused)
+        "transaction_types": ["electronic_payment_application_item",
+                              "external_payment_application_item",
+                              "electronic_refund_application_item",
+                              "external_refund_application_item"],
         "status": "completed", "journal_entry_numbers": ["JE-00000001", "JE-00000002"],
         "transaction_count": 3,
     }
-    assert "electronic_payment_application_item" in run["transaction_types"]
     (shown_run, runs, entries, je1, je404, jr404, open_ended, legacy, outside, dry,
      listed, usage, unlabeled) = await ledger.many(
         ("journal-runs", "show", "JR-00000001"),
@@ -261,27 +272,27 @@ async def test_operator_session_settings_periods_runs_entries_and_errors(
                            "outbox_backlog", "pending_by_org", "last_journal_runs"}
     assert status["dlq"] == 0 and status["lag"] == 0
     assert status["store_head"] >= 3 and status["outbox_backlog"] >= 9
-    for p in status["partitions"]:
-        assert set(p) == {"partition", "stored_offset", "end_offset", "lag"}
-        assert p["lag"] >= 0
+    assert status["partitions"] == SEED001_PARTITIONS
 
     final_pending, final_status = await ledger.many(("pending",), ("status",))
     assert [(r["state"], r["period"], r["count"]) for r in final_pending] == [
         ("excluded", "Apr-2024", 1), ("excluded", "May-2024", 1), ("pending", "May-2024", 2)]
     head = await scalar(pool, "SELECT max(position) FROM events")
     backlog = await scalar(pool, "SELECT count(*) FROM outbox WHERE sent_at IS NULL")
+    # The two runs were created at once: the later number is the last run of US.
+    last = max(rerun, may_run, key=lambda r: r["number"])
     assert final_status == {
-        "store_head": head, "lag": 0, "partitions": final_status["partitions"],
+        "store_head": head, "lag": 0, "partitions": SEED001_PARTITIONS,
         "pending": 2, "dlq": 0, "outbox_backlog": backlog,
-        "pending_by_org": final_status["pending_by_org"],
-        "last_journal_runs": final_status["last_journal_runs"],
+        "pending_by_org": [{"org": "US", "pending": 2}],  # May's two payments, released
+        "last_journal_runs": [{
+            "org": "US", "number": last["number"],
+            "status": "cancelled" if last is may_run else "completed",
+            "period": last["target"]["period"], "transaction_count": last["transaction_count"],
+        }],
     }
-    assert sum(p["pending"] for p in final_status["pending_by_org"]) == 2
-    assert {r["org"] for r in final_status["last_journal_runs"]} == {"US"}
-    stored = {p["partition"]: p["stored_offset"] for p in final_status["partitions"]
-              if p["stored_offset"] is not None}  # None: nothing consumed from it yet
     offsets = await rows(pool, "SELECT partition, next_offset FROM consumer_offsets")
-    assert stored == {r["partition"]: r["next_offset"] for r in offsets}
+    assert offsets == [{"partition": 0, "next_offset": 3}]
 
 
 class Serve:
@@ -311,6 +322,28 @@ class Serve:
 
     def text(self) -> str:
         return self.log.read_text(errors="replace")
+
+
+async def the_api_answers(settings: Settings, pool: asyncpg.Pool, run: dict[str, Any]) -> None:
+    """The API part of a ``ledger serve`` process: anonymous probes, and a journal run read
+    with a viewer key; no key is 401, a viewer writing is 403."""
+    viewer = await bearer(pool, "viewer")
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{settings.http_port}",
+                                 timeout=30) as client:
+        assert (await client.get("/healthz")).status_code == 200
+        anonymous = await client.get(f"/v1/journal-runs/{run['number']}")
+        assert anonymous.status_code == 401
+        assert anonymous.headers["WWW-Authenticate"] == "Bearer"
+        assert [r["code"] for r in anonymous.json()["reasons"]] == ["unauthorized"]
+        shown = await client.get(f"/v1/journal-runs/{run['number']}", headers=viewer)
+        assert shown.status_code == 200, shown.text
+        body = shown.json()
+        assert (body["success"], body["number"], body["status"], body["accountingPeriodName"],
+                body["transactionCount"], body["journalEntryNumbers"]) == (
+            True, run["number"], "Completed", "Apr-2024", 3000, run["journal_entry_numbers"])
+        refused = await client.post("/v1/journal-runs", headers=viewer, json={})
+        assert refused.status_code == 403
+        assert [r["code"] for r in refused.json()["reasons"]] == ["forbidden"]
 
 
 async def unsent(pool: asyncpg.Pool) -> int:
@@ -368,10 +401,12 @@ async def test_publish_then_serve_ingests_stops_on_sigterm_and_relays_the_outbox
             return await unsent(pool) == 0
 
         await wait_until(relayed, timeout=30, message="serve relays the outbox")
+        await the_api_answers(settings, pool, run)
     finally:
         code = await second.terminate()
     assert code == 0, second.text()
-    assert "serving: ingest, publisher" in second.text()
+    assert "serving: ingest, publisher, api" in second.text()
+    assert f"HTTP API and /metrics on 127.0.0.1:{settings.http_port}" in second.text()
     assert settings.kafka_bootstrap
     published = await consume_all(settings.kafka_bootstrap, settings.topic_journal, len(outbox))
     assert sorted(json.loads(r.value)["event_id"] for r in published) == sorted(

@@ -1,4 +1,9 @@
-"""The ingest as real processes: kill -9 mid-stream, and two members of one group."""
+"""The ingest as real processes: kill -9 mid-stream, and two members of one group.
+
+Exactly once is shown from both sides: the store holds every event once, the DLQ topic (read
+to its end) and ``rejected_messages`` hold nothing, and with two members each process's own
+``ledger_ingest_events_total`` says how many it stored: both stored some, together all.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +15,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
+import httpx
 import psutil
 import pytest
 
 from services.config import Settings
+from services.embedded import free_port
 from services.samples import invoices, to_lines
-from tests.helpers import consume_all, process_env, produce, wait_until
+from tests.helpers import consume_all, create_topic, process_env, produce, wait_until
 from tests.integration.db import billing_event_count, log_ends, scalar, stored_offsets
+from tests.integration.http_api import bearer, metric_values
 
 pytestmark = pytest.mark.slow
 
@@ -31,10 +39,11 @@ class Ingests:
         self.folder = folder
         self.procs: list[tuple[subprocess.Popen[bytes], Path]] = []
 
-    def start(self, **extra: str) -> subprocess.Popen[bytes]:
+    def start(self, *parts: str, **extra: str) -> subprocess.Popen[bytes]:
+        """``serve --ingest`` (and the other ``parts`` named, e.g. ``--api``)."""
         log = self.folder / f"ingest-{len(self.procs)}.log"
         proc = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", "serve", "--ingest"],
+            [sys.executable, "-m", "services.cli", "serve", "--ingest", *parts],
             env=process_env(self.settings, **extra),
             stdout=subprocess.DEVNULL,
             stderr=log.open("wb"),
@@ -68,6 +77,23 @@ def ingests(settings: Settings, tmp_path: Path) -> Iterator[Ingests]:
     runner.stop_all()
 
 
+async def nothing_refused(settings: Settings, pool: asyncpg.Pool) -> None:
+    """No message went to the DLQ: its topic, read to the end, is empty, and so is the
+    table of refusals."""
+    assert settings.kafka_bootstrap
+    assert await consume_all(settings.kafka_bootstrap, settings.topic_dlq, 0) == []
+    assert await scalar(pool, "SELECT count(*) FROM rejected_messages") == 0
+
+
+async def stored_by(port: int, headers: dict[str, str]) -> int:
+    """Billing events the ``serve`` process on ``port`` stored itself (its own counter)."""
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers=headers,
+                                 timeout=30) as client:
+        values = await metric_values(client)
+    return int(sum(value for (name, _), value in values.items()
+                   if name == "ledger_ingest_events_total"))
+
+
 def stream(count: int) -> tuple[list[bytes], list[bytes]]:
     values: list[bytes] = []
     per_org = count // len(ORGS)
@@ -82,6 +108,7 @@ async def test_kill_9_mid_stream_then_restart_stores_every_event_exactly_once(
 ) -> None:
     assert settings.kafka_bootstrap
     values, keys = stream(20_000)
+    await create_topic(settings.kafka_bootstrap, settings.topic_dlq)  # to read it to its end
     await produce(settings.kafka_bootstrap, settings.topic_billing, values, keys=keys)
     first = ingests.start(LEDGER_BATCH_MAX_RECORDS="250")
 
@@ -123,6 +150,7 @@ async def test_kill_9_mid_stream_then_restart_stores_every_event_exactly_once(
     await wait_until(offsets_at_end, message="stored offsets at the log end")
     assert await scalar(pool, "SELECT count(DISTINCT event_id) FROM events") == 20_000
     assert await scalar(pool, "SELECT count(*) FROM pending_transactions") == 20_000
+    await nothing_refused(settings, pool)
 
 
 async def test_two_ingest_processes_share_the_partitions_and_store_each_event_once(
@@ -130,8 +158,10 @@ async def test_two_ingest_processes_share_the_partitions_and_store_each_event_on
 ) -> None:
     assert settings.kafka_bootstrap
     values, keys = stream(8_000)
-    ingests.start()
-    ingests.start()
+    await create_topic(settings.kafka_bootstrap, settings.topic_dlq)  # to read it to its end
+    ports = [free_port(), free_port()]
+    for port in ports:  # --api too: each process's /metrics tells what it stored
+        ingests.start("--api", LEDGER_HTTP_PORT=str(port))
 
     async def shared() -> bool:
         a, b = ingests.assignments(0), ingests.assignments(1)
@@ -153,4 +183,10 @@ async def test_two_ingest_processes_share_the_partitions_and_store_each_event_on
 
     await wait_until(offsets_at_end, message="stored offsets at the log end")
     assert await scalar(pool, "SELECT count(DISTINCT event_id) FROM events") == 8_000
+    assert await billing_event_count(pool) == 8_000
     assert len(ends) > 1, "the stream must span several partitions"
+    viewer = await bearer(pool, "viewer")
+    first, second = [await stored_by(port, viewer) for port in ports]
+    assert first > 0 and second > 0, (first, second)  # both members stored events ...
+    assert first + second == 8_000  # ... and together each one once
+    await nothing_refused(settings, pool)

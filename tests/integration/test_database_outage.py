@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
@@ -15,7 +14,7 @@ from services.store.pool import create_pool
 from tests.helpers import consume_all, produce, wait_until
 from tests.integration.conftest import IngestRunner
 from tests.integration.db import billing_event_count, log_ends, scalar, stored_offsets
-from tests.tcp_proxy import TcpProxy
+from tests.tcp_proxy import TcpProxy, through
 
 
 def retries_counted() -> float:
@@ -27,10 +26,9 @@ def retries_counted() -> float:
 
 @pytest.fixture
 async def proxy(settings: Settings) -> AsyncIterator[TcpProxy]:
-    url = urlsplit(settings.database_dsn())
-    if not url.hostname or not url.port:
-        pytest.skip("the outage test needs a TCP database URL")
-    proxy = TcpProxy(url.hostname, url.port)
+    """A proxy in front of the test's PostgreSQL, over TCP or its Unix socket (embedded
+    PostgreSQL has no TCP port): the outage is made on every path."""
+    proxy = TcpProxy.to_postgres(settings.database_dsn())
     await proxy.start()
     yield proxy
     await proxy.cut()
@@ -40,12 +38,14 @@ async def test_ingest_retries_through_a_database_outage_without_skipping(
     settings: Settings, pool: asyncpg.Pool, proxy: TcpProxy
 ) -> None:
     assert settings.kafka_bootstrap
-    url = urlsplit(settings.database_dsn())
-    proxied = urlunsplit(url._replace(netloc=f"{url.username}@127.0.0.1:{proxy.port}"))
+    proxied = through(settings.database_dsn(), proxy.port)
     ingest_pool = await create_pool(proxied, max_size=2)
     runner = IngestRunner(settings.model_copy(update={"db_retry_max_seconds": 0.5}), ingest_pool)
     retries_before = retries_counted()
     try:
+        async with ingest_pool.acquire() as conn:  # through the proxy, in the test's schema
+            assert await conn.fetchval("SELECT current_schema()") == await scalar(
+                pool, "SELECT current_schema()")
         before = to_lines(invoices(200, org="US", seed=41))
         during = to_lines(invoices(300, org="EU", seed=42))
         await produce(settings.kafka_bootstrap, settings.topic_billing, before,

@@ -132,8 +132,9 @@ async def test_poison_fields_of_every_kind_are_refused_and_the_ingest_carries_on
     await wait_until(all_refused, message="every poison message refused")
     originals = await consume_all(settings.kafka_bootstrap, settings.topic_billing, len(values))
     source_of = {r.value: f"{r.topic}/{r.partition}/{r.offset}" for r in originals}
-    dlq = dlq_by_source(await consume_all(settings.kafka_bootstrap, settings.topic_dlq,
-                                          len(poisons)))
+    dlq_records = await consume_all(settings.kafka_bootstrap, settings.topic_dlq, len(poisons))
+    assert len(dlq_records) == len(poisons)  # each refusal sent once (read to the end)
+    dlq = dlq_by_source(dlq_records)
     table = {f"{r['topic']}/{r['partition']}/{r['offset']}": r for r in await rows(
         pool, 'SELECT topic, partition, "offset", error_code, error_field, error_detail '
               "FROM rejected_messages")}

@@ -16,9 +16,9 @@ from services.journal.run import create_journal_run
 from services.journal.views import get_entry, list_entries
 from services.publisher import run_publisher
 from services.samples import seed001_expected, seed001_lines
-from tests.helpers import consume_all
+from tests.helpers import consume_all, wait_until
 from tests.integration.conftest import IngestRunner
-from tests.integration.db import rows
+from tests.integration.db import rows, scalar
 from tests.integration.ledger_setup import set_up
 
 
@@ -83,10 +83,15 @@ async def test_seed001_april_and_may_give_exactly_the_documented_entries(
         run_publisher(pool, settings, settings.topic_journal, stop)
     )
     try:
-        published = await consume_all(settings.kafka_bootstrap, settings.topic_journal, 5)
+        async def all_sent() -> bool:
+            return await scalar(pool, "SELECT count(*) FROM outbox WHERE sent_at IS NULL") == 0
+
+        await wait_until(all_sent, message="the outbox relayed")
     finally:
         stop.set()
         await publisher
+    # The relay has stopped: read the topic to its end, where a duplicate would show.
+    published = await consume_all(settings.kafka_bootstrap, settings.topic_journal, 5)
     assert len(published) == 5
     assert {r.key for r in published} == {b"US"}
     messages = [json.loads(r.value) for r in published]
