@@ -77,7 +77,11 @@ async def relay_once(
         rows = await fetch_unsent(conn, batch)
         if not rows:
             return 0
-        await send_batch(producer, topic, rows)
+        try:
+            await send_batch(producer, topic, rows)
+        except (OSError, KafkaError):
+            metrics.PUBLISHER_SEND_FAILURES.inc()
+            raise
         await mark_sent(conn, [r["id"] for r in rows])
     metrics.OUTBOX_PUBLISHED.inc(len(rows))
     return len(rows)

@@ -34,7 +34,7 @@ def api_server(
         port=settings.http_port,
         log_config=None,  # keep the host's logging configuration
         access_log=False,
-        lifespan="off",
+        lifespan="on",  # the app closes its Kafka client when it stops
     )
     return ApiServer(config)
 

@@ -26,6 +26,7 @@ from services.embedded import resolved_servers
 from services.errors import NotFound
 from services.ingest.app import install_stop_signals, run_ingest
 from services.kafka_io import publish_values
+from services.pools import part_pools
 from services.publisher import run_publisher
 from services.status import status_report
 
@@ -81,19 +82,25 @@ def _serve(ingest: bool, publisher: bool, api: bool) -> None:
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
 
     async def work(settings: Settings, pool: asyncpg.Pool) -> None:
+        named = {name for name, on in (("ingest", ingest), ("publisher", publisher),
+                                       ("api", api)) if on or everything}
+        async with part_pools(settings, pool, named) as pools:  # a pool per part
+            await serve_parts(settings, pools)
+
+    async def serve_parts(settings: Settings, pools: dict[str, asyncpg.Pool]) -> None:
         stop = asyncio.Event()
         install_stop_signals(stop)
         assert settings.kafka_bootstrap
         parts: dict[str, Coroutine[Any, Any, Any]] = {}
         if ingest or everything:
-            parts["ingest"] = run_ingest(settings, pool, stop)
+            parts["ingest"] = run_ingest(settings, pools["ingest"], stop)
         if publisher or everything:
-            parts["publisher"] = run_publisher(pool, settings.kafka_bootstrap,
+            parts["publisher"] = run_publisher(pools["publisher"], settings.kafka_bootstrap,
                                                settings.topic_journal, stop)
         if api or everything:
             from services.api.server import run_api  # FastAPI loads only when serving it
 
-            parts["api"] = run_api(settings, pool, stop)
+            parts["api"] = run_api(settings, pools["api"], stop)
             log.info("HTTP API and /metrics on 0.0.0.0:%d", settings.http_port)
         log.info("serving: %s", ", ".join(parts))
         await run_parts(parts, stop)

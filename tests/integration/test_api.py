@@ -344,7 +344,7 @@ async def test_readyz_healthz_and_openapi(api: httpx.AsyncClient) -> None:
         spec["paths"])
     assert "journalRunNumber" in spec["components"]["schemas"]["JournalRun"]["properties"]
     assert set(spec["paths"]["/v1/journal-runs"]["post"]["responses"]) == {
-        "200", "400", "404", "409"}  # refusals in the error shape; no 422
+        "200", "400", "404", "409", "503"}  # refusals in the error shape; no 422
 
 
 async def test_readyz_is_503_with_reasons_when_unmigrated_and_the_broker_is_away(
