@@ -24,6 +24,7 @@ but truncated file.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Mapping
 
@@ -45,8 +46,21 @@ class ExportStalled(Exception):
     """The client took no data for the idle limit."""
 
 
+class ExportClosed(Exception):
+    """The response went away (the client disconnected or the download ended early)."""
+
+
+#: Exports still running after their response ended: referenced until they finish.
+_ENDING: set[asyncio.Task[None]] = set()
+
+
 class CsvExport:
-    """The export running as a task, feeding a bounded queue."""
+    """The export running as a task, feeding a bounded queue.
+
+    It is stopped from the export's side, never by cancelling its task: asyncpg cannot
+    cancel a ``COPY TO STDOUT`` cleanly mid-stream, so the export's ``write`` raises
+    instead (closed, or idle too long) and ``export_entry_csv`` drops the connection.
+    """
 
     def __init__(
         self,
@@ -59,6 +73,9 @@ class CsvExport:
     ) -> None:
         self.queue: asyncio.Queue[Item] = asyncio.Queue(maxsize=depth)
         self.idle_limit = idle_limit
+        loop = asyncio.get_running_loop()
+        self.deadline = None if time_limit is None else loop.time() + time_limit
+        self.closed = asyncio.Event()
         self.task = asyncio.create_task(self._produce(pool, number, time_limit),
                                         name=f"export {number}")
 
@@ -67,8 +84,9 @@ class CsvExport:
             await export_entry_csv(pool, number, self._put, time_limit=time_limit)
         except Exception as error:  # handed to the reader, raised there
             self._fail(error)
-        else:
-            await self.queue.put(None)
+            return
+        with contextlib.suppress(ExportClosed):
+            await self._offer(None, idle_limit=None)  # the connection is back already
 
     def _fail(self, error: Exception) -> None:
         """Queue the error now, even behind a client that takes nothing: what is buffered is
@@ -78,15 +96,43 @@ class CsvExport:
         self.queue.put_nowait(error)
 
     async def _put(self, chunk: bytes) -> None:
-        item = bytes(chunk)  # asyncpg hands over a bytearray: own a copy
+        """The export's ``write``: it enforces the limits while PostgreSQL waits for us."""
+        await self._offer(bytes(chunk), self.idle_limit)  # asyncpg's bytearray: own a copy
+
+    async def _offer(self, item: Item, idle_limit: float | None) -> None:
+        """Queue ``item`` as soon as there is room; raise once the response is gone, or
+        ``idle_limit`` passed without room, or the time limit passed."""
+        wait = self._time_left(idle_limit)
+        if self.closed.is_set():
+            raise ExportClosed("the download was closed")
         try:
             self.queue.put_nowait(item)
+            return
         except asyncio.QueueFull:
-            try:
-                await asyncio.wait_for(self.queue.put(item), self.idle_limit)
-            except TimeoutError:
-                raise ExportStalled(
-                    f"the client took no data for {self.idle_limit:g} s") from None
+            pass
+        put = asyncio.ensure_future(self.queue.put(item))
+        closed = asyncio.ensure_future(self.closed.wait())
+        try:
+            await asyncio.wait({put, closed}, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            closed.cancel()
+            if not put.done():
+                put.cancel()  # the item was not queued
+        if put.done() and not put.cancelled():
+            return
+        if self.closed.is_set():
+            raise ExportClosed("the download was closed")
+        self._time_left(idle_limit)
+        raise ExportStalled(f"the client took no data for {idle_limit:g} s")
+
+    def _time_left(self, idle_limit: float | None) -> float | None:
+        """How long the next write may wait; ``TimeoutError`` once the time limit passed."""
+        if self.deadline is None:
+            return idle_limit
+        left = self.deadline - asyncio.get_running_loop().time()
+        if left <= 0:
+            raise TimeoutError("the download took longer than its time limit")
+        return left if idle_limit is None else min(left, idle_limit)
 
     async def next(self) -> bytes | None:
         item = await self.queue.get()
@@ -94,11 +140,13 @@ class CsvExport:
             raise item
         return item
 
-    async def close(self) -> None:
-        """Stop the export (a no-op once it has finished): the COPY is aborted and the
-        connection goes back to the pool."""
-        self.task.cancel()
-        await asyncio.wait([self.task])  # never raises: our own cancellation still can
+    def close(self) -> None:
+        """Stop the export (a no-op once it has finished): its next write raises, the COPY
+        is abandoned and the connection dropped. Does not wait for that to happen."""
+        self.closed.set()
+        if not self.task.done():
+            _ENDING.add(self.task)
+            self.task.add_done_callback(_ENDING.discard)
 
 
 class _Cut(Exception):
@@ -134,7 +182,7 @@ class CsvDownload(StreamingResponse):
             log.warning("transaction detail of %s cut after %d bytes: %s",
                         self.number, self.sent, _reason(cut.__cause__))
         finally:
-            await self.export.close()
+            self.export.close()
 
 
 def _reason(error: Exception) -> str:
@@ -156,10 +204,10 @@ async def csv_response(
     try:
         first = await export.next()
     except BaseException:
-        await export.close()
+        export.close()
         raise
     if first is None:
-        await export.close()
+        export.close()
         return Response(b"", media_type="text/csv")
     return CsvDownload(export, first, number,
                        {"Content-Disposition": f'attachment; filename="{number}.csv"'})

@@ -188,19 +188,45 @@ async def export_entry_csv(
     ``COPY ... TO STDOUT`` hands over chunks as they are produced, so memory does not grow
     with the entry's size. Returns the number of transactions exported.
 
-    ``time_limit`` (seconds) bounds the whole export, ``write`` included: the COPY's own
-    statement timeout is set to it for this transaction (the API's connections have a short
-    one for every other statement), and asyncpg gives up after it even while PostgreSQL
-    waits for a slow reader (a backend blocked writing to its client does not act on its
-    own statement timeout).
+    ``time_limit`` (seconds): the statement timeout for this transaction (the API's
+    connections have a short one for every other statement). A backend blocked writing to
+    a slow reader does not act on its statement timeout, so ``write`` must give up by the
+    same limit itself (``services.api.csv_stream`` does).
     """
-    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
-        if time_limit is not None:
-            await conn.execute(_EXPORT_STATEMENT_TIMEOUT, f"{int(time_limit * 1000)}ms")
-        entry = await get_entry(conn, number)
-        if entry["status"] != "created":
-            raise Conflict("journal_entry_not_created",
-                           f"{number} is {entry['status']}: only a created entry has detail")
-        await conn.copy_from_query(_EXPORT, number, output=write, format="csv", header=True,
-                                   timeout=time_limit)
+    async with pool.acquire() as conn:
+        transaction = conn.transaction(isolation="repeatable_read", readonly=True)
+        await transaction.start()
+        copying = False
+        try:
+            if time_limit is not None:
+                await conn.execute(_EXPORT_STATEMENT_TIMEOUT, f"{int(time_limit * 1000)}ms")
+            entry = await get_entry(conn, number)
+            if entry["status"] != "created":
+                raise Conflict("journal_entry_not_created",
+                               f"{number} is {entry['status']}: only a created entry has detail")
+            copying = True
+            await _copy_or_drop(conn, number, write)
+        except BaseException:
+            if not copying:  # a failed COPY has dropped the connection
+                await transaction.rollback()
+            raise
+        await transaction.commit()
         return int(entry["transaction_count"])
+
+
+async def _copy_or_drop(
+    conn: asyncpg.Connection,
+    number: str,
+    write: Callable[[bytes], Awaitable[None]],
+) -> None:
+    """The COPY; if it stops half-way (``write`` failed, the task was cancelled), the
+    connection is dropped rather than reused. asyncpg cannot cancel a
+    ``COPY TO STDOUT`` cleanly mid-stream: it takes the next CopyData message for the end
+    of the cancellation and leaves the connection mid-COPY, so the rollback fails or waits
+    for ever. Dropped, the server ends the backend at its next write and the pool opens a
+    new connection when one is needed."""
+    try:
+        await conn.copy_from_query(_EXPORT, number, output=write, format="csv", header=True)
+    except BaseException:
+        conn.terminate()
+        raise
