@@ -58,8 +58,10 @@ async def send_batch(
         value = (payload if isinstance(payload, str) else json.dumps(payload)).encode()
         futures.append(await producer.send(topic, value, key=row["key"].encode(),
                                            headers=[("event_type", row["event_type"].encode())]))
-    for future in futures:
-        await future
+    acknowledged = await asyncio.gather(*futures, return_exceptions=True)  # each retrieved
+    for outcome in acknowledged:
+        if isinstance(outcome, BaseException):
+            raise outcome
 
 
 async def mark_sent(conn: asyncpg.Connection | asyncpg.Pool, ids: Sequence[int]) -> None:

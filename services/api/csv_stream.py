@@ -11,10 +11,12 @@ A download holds one of the API's connections while it runs, so a slow or stalle
 must not hold it for ever (docs/design.md "Isolation"):
 
 - ``idle_limit``: a client that takes no data for this long loses the download (the
-  export gives up waiting for room in the queue, the COPY is cancelled, the connection goes
-  back to the pool);
+  export gives up waiting for room in the queue, the COPY is abandoned and its connection
+  dropped; the pool opens a new one when needed);
 - ``time_limit``: the whole download, however steadily it trickles, takes at most this long
   (the COPY alone is exempt from the API's short statement timeout).
+
+A client that disconnects stops its export the same way, at the export's next write.
 
 A download cut after its start cannot change its 200: the response ends without its last
 chunk and the connection is closed, so the client sees a broken transfer, never a complete

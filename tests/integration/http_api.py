@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 import asyncpg
 import httpx
+from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 
 from services.api.server import api_server
@@ -20,6 +21,15 @@ from tests.helpers import wait_until
 async def serving(settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[httpx.AsyncClient]:
     """``uvicorn.Server(config).serve()`` as a task until the block ends; the client's base
     URL is the server's."""
+    async with serving_app(settings, pool) as (client, _app):
+        yield client
+
+
+@asynccontextmanager
+async def serving_app(
+    settings: Settings, pool: asyncpg.Pool
+) -> AsyncIterator[tuple[httpx.AsyncClient, FastAPI]]:
+    """``serving``, and the app being served (to look at what it owns)."""
     server = api_server(settings, pool, host="127.0.0.1")
     task = asyncio.create_task(server.serve())
     async with httpx.AsyncClient(
@@ -37,7 +47,7 @@ async def serving(settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[httpx
 
         try:
             await wait_until(healthy, timeout=15, message="API /healthz")
-            yield client
+            yield client, server.config.app
         finally:
             server.should_exit = True
             await asyncio.wait_for(task, timeout=15)
