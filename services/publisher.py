@@ -51,14 +51,18 @@ async def fetch_unsent(
 async def send_batch(
     producer: AIOKafkaProducer, topic: str, rows: Sequence[asyncpg.Record]
 ) -> None:
-    """Send in order and wait for every acknowledgement."""
+    """Send in order and wait for every acknowledgement; the first failure is raised once
+    every send has an outcome (none is left unretrieved)."""
     futures = []
-    for row in rows:
-        payload = row["payload"]
-        value = (payload if isinstance(payload, str) else json.dumps(payload)).encode()
-        futures.append(await producer.send(topic, value, key=row["key"].encode(),
-                                           headers=[("event_type", row["event_type"].encode())]))
-    acknowledged = await asyncio.gather(*futures, return_exceptions=True)  # each retrieved
+    try:
+        for row in rows:
+            payload = row["payload"]
+            value = (payload if isinstance(payload, str) else json.dumps(payload)).encode()
+            futures.append(await producer.send(
+                topic, value, key=row["key"].encode(),
+                headers=[("event_type", row["event_type"].encode())]))
+    finally:
+        acknowledged = await asyncio.gather(*futures, return_exceptions=True)
     for outcome in acknowledged:
         if isinstance(outcome, BaseException):
             raise outcome
