@@ -123,8 +123,10 @@ async def test_stalled_downloads_hold_only_api_connections_and_the_ingest_stores
                               within=5)
 
             # every API connection is taken: a request waits 0.5 s for one, then 503
-            message = unavailable(await api.get(RUN))
-            assert message == "no database connection became free in time; try again later"
+            refused = await api.get(RUN)
+            assert unavailable(refused) == (
+                "no database connection became free in time; try again later")
+            assert refused.elapsed.total_seconds() >= 0.5
             assert in_use(api_connections) == 2  # the downloads are stalled, not finished
 
             # A stalled download outlives the API's 0.3 s statement timeout (its COPY has
