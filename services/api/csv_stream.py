@@ -87,8 +87,9 @@ class CsvExport:
         except Exception as error:  # handed to the reader, raised there
             self._fail(error)
             return
+        # The connection is back already: the end mark waits for room without a limit.
         with contextlib.suppress(ExportClosed):
-            await self._offer(None, idle_limit=None)  # the connection is back already
+            await self._offer(None, None)
 
     def _fail(self, error: Exception) -> None:
         """Queue the error now, even behind a client that takes nothing: what is buffered is
@@ -99,17 +100,27 @@ class CsvExport:
 
     async def _put(self, chunk: bytes) -> None:
         """The export's ``write``: it enforces the limits while PostgreSQL waits for us."""
-        await self._offer(bytes(chunk), self.idle_limit)  # asyncpg's bytearray: own a copy
+        item = bytes(chunk)  # asyncpg hands over a bytearray: own a copy
+        left = None
+        if self.deadline is not None:
+            left = self.deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                raise TimeoutError("the download took longer than its time limit")
+        if left is not None and (self.idle_limit is None or left < self.idle_limit):
+            if not await self._offer(item, left):
+                raise TimeoutError("the download took longer than its time limit")
+        elif not await self._offer(item, self.idle_limit):
+            raise ExportStalled(f"the client took no data for {self.idle_limit:g} s")
 
-    async def _offer(self, item: Item, idle_limit: float | None) -> None:
-        """Queue ``item`` as soon as there is room; raise once the response is gone, or
-        ``idle_limit`` passed without room, or the time limit passed."""
-        wait = self._time_left(idle_limit)
+    async def _offer(self, item: Item, wait: float | None) -> bool:
+        """Queue ``item`` as soon as there is room, waiting at most ``wait`` seconds (None:
+        no limit); False if there was none in time. ``ExportClosed`` once the response is
+        gone."""
         if self.closed.is_set():
             raise ExportClosed("the download was closed")
         try:
             self.queue.put_nowait(item)
-            return
+            return True
         except asyncio.QueueFull:
             pass
         put = asyncio.ensure_future(self.queue.put(item))
@@ -121,20 +132,10 @@ class CsvExport:
             if not put.done():
                 put.cancel()  # the item was not queued
         if put.done() and not put.cancelled():
-            return
+            return True
         if self.closed.is_set():
             raise ExportClosed("the download was closed")
-        self._time_left(idle_limit)
-        raise ExportStalled(f"the client took no data for {idle_limit:g} s")
-
-    def _time_left(self, idle_limit: float | None) -> float | None:
-        """How long the next write may wait; ``TimeoutError`` once the time limit passed."""
-        if self.deadline is None:
-            return idle_limit
-        left = self.deadline - asyncio.get_running_loop().time()
-        if left <= 0:
-            raise TimeoutError("the download took longer than its time limit")
-        return left if idle_limit is None else min(left, idle_limit)
+        return False
 
     async def next(self) -> bytes | None:
         item = await self.queue.get()

@@ -145,12 +145,16 @@ async def test_stalled_downloads_hold_only_api_connections_and_the_ingest_stores
         await api_connections.close()
 
 
-async def test_a_download_whose_client_takes_nothing_is_cut_after_the_idle_limit(
-    settings: Settings, pool: asyncpg.Pool, clients: httpx.AsyncClient,
+@pytest.mark.parametrize("limit", [
+    {"api_export_idle_timeout_ms": 1000},  # the client took nothing for 1 s
+    {"api_export_idle_timeout_ms": 60_000, "api_export_timeout_ms": 3000},  # 3 s in all
+], ids=["idle-limit", "time-limit"])
+async def test_a_download_whose_client_takes_nothing_is_cut_by_the_export_s_limits(
+    settings: Settings, pool: asyncpg.Pool, clients: httpx.AsyncClient, limit: dict[str, int],
 ) -> None:
     await big_entry(pool)
     limits = settings.model_copy(update={
-        "api_pool_size": 2, "api_pool_timeout_ms": 200, "api_export_idle_timeout_ms": 1000})
+        "api_pool_size": 2, "api_pool_timeout_ms": 200, **limit})
     api_connections = await api_pool(limits)
     try:
         async with serving(limits, api_connections) as api, AsyncExitStack() as downloads:
@@ -161,7 +165,7 @@ async def test_a_download_whose_client_takes_nothing_is_cut_after_the_idle_limit
                 return in_use(api_connections) == 0
 
             await wait_until(both_freed, timeout=15,
-                             message="the idle limit frees the stalled downloads' connections")
+                             message="the limit frees the stalled downloads' connections")
             assert (await api.get(RUN)).status_code == 200
             for download in stalled:  # read on: the transfer is broken, never a short file
                 with pytest.raises(httpx.RemoteProtocolError):
