@@ -90,7 +90,7 @@ async def test_the_dlq_gauge_counts_refused_messages_not_yet_repaired(
     early = [json.dumps(status_changed([("invoice_item", line_id, "posted")])).encode(),
              b"not json"]
     assert settings.kafka_bootstrap
-    await produce(settings.kafka_bootstrap, settings.topic_billing, early)
+    await produce(settings.kafka_bootstrap, settings.topic_billing, early, keys=[b"K"] * 2)
     ingest.start()
 
     async def refused() -> bool:
@@ -99,7 +99,8 @@ async def test_the_dlq_gauge_counts_refused_messages_not_yet_repaired(
     await wait_until(refused, message="both refused")
     async with serving(settings, pool) as api:
         assert (await metric_values(api))[("ledger_dlq_messages", ())] == 2
-        await produce(settings.kafka_bootstrap, settings.topic_billing, to_lines([invoice]))
+        await produce(settings.kafka_bootstrap, settings.topic_billing, to_lines([invoice]),
+                      keys=[b"K"])
 
         async def arrived() -> bool:
             return await billing_event_count(pool) == 1
