@@ -86,6 +86,22 @@ class Settings(BaseSettings):
     db_retry_max_seconds: float = Field(default=30.0, gt=0)
     db_pool_size: int = Field(default=4, gt=0)
 
+    # Isolation: each part of ``ledger serve`` has its own pool (``db_pool_size`` is the
+    # ingest's and the CLI's), so slow downloads or heavy reports cannot starve the ingest.
+    #: Connections of the outbox publisher's pool (it relays with one at a time).
+    publisher_pool_size: int = Field(default=2, gt=0)
+    #: Connections of the HTTP API's pool.
+    api_pool_size: int = Field(default=8, gt=0)
+    #: PostgreSQL cancels an API statement running longer (0: no limit).
+    api_statement_timeout_ms: int = Field(default=30_000, ge=0)
+    #: An API request waits at most this long for a connection, then answers 503.
+    api_pool_timeout_ms: int = Field(default=2_000, gt=0)
+    #: A transaction-detail download (CSV) takes at most this long in all, slow reader
+    #: included; its COPY is exempt from ``api_statement_timeout_ms``.
+    api_export_timeout_ms: int = Field(default=600_000, gt=0)
+    #: A download whose client takes no data for this long is cut, its connection freed.
+    api_export_idle_timeout_ms: int = Field(default=30_000, gt=0)
+
 
     def database_dsn(self) -> str:
         """The PostgreSQL URL with its password, for connecting (never for printing)."""

@@ -8,9 +8,11 @@ Module-level collectors in prometheus-client's default registry: one set per pro
   and cancelled (entry and run cancel); counted as they happen: the ingest's retries of a
   batch after a transient failure;
 - timed: an ingest batch (judge, DLQ, store, offsets: one transaction), a journal run;
-- state of the shared store, refreshed on every scrape (``services.api.operations``):
-  consumer lag per partition and the outbox backlog. Any process serving ``/metrics``
-  reports the same truth, even one that runs neither the ingest nor the publisher;
+- state of the shared store, refreshed on every scrape (``services.api.store_gauges``):
+  consumer lag per partition, the outbox backlog and the DLQ size, at a cost bounded by the
+  partitions and the backlogs, never by the transactions stored. Any process serving
+  ``/metrics`` reports the same truth, even one that runs neither the ingest nor the
+  publisher;
 - HTTP requests by method, route template and status, and their latency
   (``services.api.observe``): labelled by template (``/v1/journal-runs/{jr}``), never by the
   raw path, so a client cannot grow the number of series.
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CONSUMER_LAG",
+    "DLQ_MESSAGES",
     "EVENTS_INGESTED",
     "HTTP_REQUESTS",
     "HTTP_REQUEST_SECONDS",
@@ -49,10 +52,12 @@ __all__ = [
     "MESSAGES_REJECTED",
     "OUTBOX_BACKLOG",
     "OUTBOX_PUBLISHED",
+    "PUBLISHER_SEND_FAILURES",
     "STORE_GAUGES_REFRESH_FAILURES",
     "count_stored_batch",
     "observe_http_request",
     "observes_journal_runs",
+    "set_consumer_lag",
     "set_store_gauges",
     "times_ingest_batches",
 ]
@@ -100,6 +105,12 @@ CONSUMER_LAG = Gauge(
     ["topic", "partition"],
 )
 
+DLQ_MESSAGES = Gauge(
+    "ledger_dlq_messages",
+    "Inbound messages refused and not repaired yet: what `ledger dlq list` shows (refreshed "
+    "on scrape).",
+)
+
 # -- outbox ----------------------------------------------------------------------------------
 
 OUTBOX_BACKLOG = Gauge(
@@ -109,6 +120,12 @@ OUTBOX_BACKLOG = Gauge(
 OUTBOX_PUBLISHED = Counter(
     "ledger_outbox_published_events",
     "Outbound journal events this process relayed to Kafka and marked sent.",
+)
+
+PUBLISHER_SEND_FAILURES = Counter(
+    "ledger_publisher_send_failures",
+    "Outbox batches the broker did not acknowledge (refused, unreachable, timed out); the "
+    "relay sends them again.",
 )
 
 # -- journal ---------------------------------------------------------------------------------
@@ -134,8 +151,8 @@ JOURNAL_ENTRIES_CANCELLED = Counter(
 
 STORE_GAUGES_REFRESH_FAILURES = Counter(
     "ledger_store_gauges_refresh_failures",
-    "Scrapes whose consumer-lag and outbox-backlog refresh failed (values kept from before; "
-    "lag samples dropped).",
+    "Scrapes whose store-state refresh failed, in part or whole (the database or the broker "
+    "did not answer in time): lag samples dropped, other gauges kept from before.",
 )
 
 
@@ -215,9 +232,14 @@ def observes_journal_runs(
     return observed
 
 
-def set_store_gauges(report: Mapping[str, Any], topic: str) -> None:
-    """Set lag and backlog from a ``services.status.status_report``; stale partitions go."""
+def set_consumer_lag(topic: str, lag_by_partition: Mapping[int, int] | None) -> None:
+    """Lag per partition; ``None`` (unknown) drops every sample rather than keep stale ones,
+    and so do partitions no longer reported."""
     CONSUMER_LAG.clear()
-    for p in report["partitions"]:
-        CONSUMER_LAG.labels(topic, str(p["partition"])).set(p["lag"])
-    OUTBOX_BACKLOG.set(report["outbox_backlog"])
+    for partition, lag in sorted((lag_by_partition or {}).items()):
+        CONSUMER_LAG.labels(topic, str(partition)).set(lag)
+
+
+def set_store_gauges(outbox_backlog: int, dlq_messages: int) -> None:
+    OUTBOX_BACKLOG.set(outbox_backlog)
+    DLQ_MESSAGES.set(dlq_messages)

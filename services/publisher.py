@@ -52,15 +52,21 @@ async def fetch_unsent(
 async def send_batch(
     producer: AIOKafkaProducer, topic: str, rows: Sequence[asyncpg.Record]
 ) -> None:
-    """Send in order and wait for every acknowledgement."""
+    """Send in order and wait for every acknowledgement; the first failure is raised once
+    every send has an outcome (none is left unretrieved)."""
     futures = []
-    for row in rows:
-        payload = row["payload"]
-        value = (payload if isinstance(payload, str) else json.dumps(payload)).encode()
-        futures.append(await producer.send(topic, value, key=row["key"].encode(),
-                                           headers=[("event_type", row["event_type"].encode())]))
-    for future in futures:
-        await future
+    try:
+        for row in rows:
+            payload = row["payload"]
+            value = (payload if isinstance(payload, str) else json.dumps(payload)).encode()
+            futures.append(await producer.send(
+                topic, value, key=row["key"].encode(),
+                headers=[("event_type", row["event_type"].encode())]))
+    finally:
+        acknowledged = await asyncio.gather(*futures, return_exceptions=True)
+    for outcome in acknowledged:
+        if isinstance(outcome, BaseException):
+            raise outcome
 
 
 async def mark_sent(conn: asyncpg.Connection | asyncpg.Pool, ids: Sequence[int]) -> None:
@@ -78,7 +84,11 @@ async def relay_once(
         rows = await fetch_unsent(conn, batch)
         if not rows:
             return 0
-        await send_batch(producer, topic, rows)
+        try:
+            await send_batch(producer, topic, rows)
+        except (OSError, KafkaError):
+            metrics.PUBLISHER_SEND_FAILURES.inc()
+            raise
         await mark_sent(conn, [r["id"] for r in rows])
     metrics.OUTBOX_PUBLISHED.inc(len(rows))
     return len(rows)

@@ -4,11 +4,14 @@
 a test) closes it. Routes are split by purpose; every rule they enforce is the command
 handlers' (the CLI calls the same ones), the API only translates shapes. Two middlewares
 wrap every route: ``observe`` (access log, HTTP metrics) around ``auth`` (an API key with a
-role for everything but the anonymous routes).
+role for everything but the anonymous routes). The app owns the Kafka client ``/metrics``
+reads end offsets with, and closes it when it stops (lifespan).
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
@@ -19,7 +22,9 @@ from services.api.auth import ANONYMOUS_ROUTES, METRICS_ROUTE, READ_METHODS, Req
 from services.api.errors import install_error_handlers
 from services.api.models import ErrorAnswer
 from services.api.observe import ObserveRequests
+from services.api.unavailable import install_unavailable_handler
 from services.config import Settings
+from services.end_offsets import EndOffsets
 
 DESCRIPTION = """\
 Journal runs, summary journal entries and accounting periods of the billing ledger in the
@@ -29,8 +34,9 @@ unchanged: camelCase fields, Zuora's enum spellings (`Completed`, `Created`, `De
 `JE-00000001`, periods by id. Ledger-only data come as extra fields.
 
 Every refusal is `{"success": false, "reasons": [{"code", "message"}]}` with status 400
-(rejected: the code names the rule), 404 (not found) or 409 (conflict). Journal runs and
-entries are never deleted (the ledger is append-only): `DELETE` answers 409.
+(rejected: the code names the rule), 404 (not found) or 409 (conflict), and 503
+`unavailable` while PostgreSQL is away or no database connection is free in time. Journal
+runs and entries are never deleted (the ledger is append-only): `DELETE` answers 409.
 
 Every route but `/healthz` and `/readyz` needs `Authorization: Bearer TOKEN`, an API key
 from `ledger api-keys create NAME --role viewer|operator`: without one, or with an unknown
@@ -51,10 +57,13 @@ def create_app(settings: Settings, pool: asyncpg.Pool) -> FastAPI:
             {"name": "Accounting periods"},
             {"name": "Operations", "description": "Health, readiness, Prometheus metrics."},
         ],
+        lifespan=_lifespan,
     )
     app.state.settings = settings
     app.state.pool = pool
+    app.state.end_offsets = EndOffsets(settings)
     install_error_handlers(app)
+    install_unavailable_handler(app)
     for module in (journal_runs, journal_entries, periods, operations):
         app.include_router(module.router)
     app.add_middleware(RequireApiKey, pool=pool, metrics_public=settings.metrics_public)
@@ -62,6 +71,12 @@ def create_app(settings: Settings, pool: asyncpg.Pool) -> FastAPI:
     _document_openapi(app, anonymous=ANONYMOUS_ROUTES | (
         {METRICS_ROUTE} if settings.metrics_public else set()))
     return app
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    yield
+    await app.state.end_offsets.close()
 
 
 #: The name of the bearer scheme in the OpenAPI document.

@@ -22,6 +22,8 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorAnswer, "description": "Rejected: the reason names the rule."},
     404: {"model": ErrorAnswer, "description": "Not found."},
     409: {"model": ErrorAnswer, "description": "Conflict with the current state."},
+    503: {"model": ErrorAnswer,
+          "description": "`unavailable`: PostgreSQL is away or no connection is free in time."},
 }
 
 _HTTP_CODES = {404: "route_not_found", 405: "method_not_allowed"}

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from services.api.csv_stream import csv_response
-from services.api.deps import Pool
+from services.api.deps import AppSettings, Pool
 from services.api.errors import ERROR_RESPONSES
 from services.api.models import (
     BasicInformation,
@@ -118,6 +118,10 @@ async def delete_entry(je: str, pool: Pool) -> ErrorAnswer:
                      "description": "Every transaction of the entry, streamed."}},
     summary="Download the transaction detail of a journal entry (CSV)",
 )
-async def transaction_details(je: str, pool: Pool) -> Response:
-    """Only a created entry has detail (409 once cancelled)."""
-    return await csv_response(pool, je)
+async def transaction_details(je: str, pool: Pool, settings: AppSettings) -> Response:
+    """Only a created entry has detail (409 once cancelled). A client that takes no data
+    for ``LEDGER_API_EXPORT_IDLE_TIMEOUT_MS``, or is still reading after
+    ``LEDGER_API_EXPORT_TIMEOUT_MS``, loses the download (the connection is closed before
+    the end of the body)."""
+    return await csv_response(pool, je, time_limit=settings.api_export_timeout_ms / 1000,
+                              idle_limit=settings.api_export_idle_timeout_ms / 1000)

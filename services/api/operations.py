@@ -2,29 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
-
-import asyncpg
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 from pydantic import Field
 
-from services import metrics
 from services.api.deps import AppSettings, Caller, Pool
 from services.api.errors import error_response
 from services.api.models import Answer, ErrorAnswer, Health
 from services.api.readiness import readiness
-from services.config import Settings
-from services.status import status_report
-
-log = logging.getLogger("ledger.api")
+from services.api.store_gauges import refresh_store_gauges
 
 router = APIRouter(tags=["Operations"])
-
-#: A scrape waits at most this long for the store-state gauges (lag needs the broker).
-REFRESH_TIMEOUT = 5.0
 
 
 @router.get("/healthz", response_model=Health, summary="Liveness: the process is up")
@@ -64,20 +53,6 @@ async def readyz(settings: AppSettings, pool: Pool, caller: Caller) -> Readiness
     return Readiness(checks=summary)
 
 
-async def refresh_store_gauges(settings: Settings, pool: asyncpg.Pool) -> None:
-    """Consumer lag and outbox backlog from the store and the broker, as ``ledger status``
-    computes them. On failure the lag samples are dropped (unknown, not stale)."""
-    try:
-        report = await asyncio.wait_for(status_report(settings, pool), REFRESH_TIMEOUT)
-    except Exception as error:  # the scrape must still answer
-        log.warning("metrics: lag and outbox backlog not refreshed (%s: %s)",
-                    type(error).__name__, error)
-        metrics.STORE_GAUGES_REFRESH_FAILURES.inc()
-        metrics.CONSUMER_LAG.clear()
-        return
-    metrics.set_store_gauges(report, settings.topic_billing)
-
-
 @router.get(
     "/metrics",
     response_class=Response,
@@ -85,6 +60,6 @@ async def refresh_store_gauges(settings: Settings, pool: asyncpg.Pool) -> None:
                      "description": "Prometheus text exposition."}},
     summary="Prometheus metrics",
 )
-async def prometheus_metrics(settings: AppSettings, pool: Pool) -> Response:
-    await refresh_store_gauges(settings, pool)
+async def prometheus_metrics(settings: AppSettings, pool: Pool, request: Request) -> Response:
+    await refresh_store_gauges(settings, pool, request.app.state.end_offsets)
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

@@ -33,7 +33,7 @@ def api_server(settings: Settings, pool: asyncpg.Pool) -> ApiServer:
         port=settings.http_port,
         log_config=None,  # keep the host's logging configuration
         access_log=False,
-        lifespan="off",
+        lifespan="on",  # the app closes its Kafka client when it stops
     )
     return ApiServer(config)
 

@@ -27,6 +27,7 @@ from services.errors import NotFound
 from services.ingest.app import install_stop_signals, run_ingest
 from services.kafka_io import publish_values
 from services.logs import configure_logging
+from services.pools import part_pools
 from services.publisher import run_publisher
 from services.status import status_report
 
@@ -79,17 +80,24 @@ def _serve(ingest: bool, publisher: bool, api: bool) -> None:
     configure_logging(settings)
 
     async def work(settings: Settings, pool: asyncpg.Pool) -> None:
+        named = {name for name, on in (("ingest", ingest), ("publisher", publisher),
+                                       ("api", api)) if on or everything}
+        async with part_pools(settings, pool, named) as pools:  # a pool per part
+            await serve_parts(settings, pools)
+
+    async def serve_parts(settings: Settings, pools: dict[str, asyncpg.Pool]) -> None:
         stop = asyncio.Event()
         install_stop_signals(stop)
         parts: dict[str, Coroutine[Any, Any, Any]] = {}
         if ingest or everything:
-            parts["ingest"] = run_ingest(settings, pool, stop)
+            parts["ingest"] = run_ingest(settings, pools["ingest"], stop)
         if publisher or everything:
-            parts["publisher"] = run_publisher(pool, settings, settings.topic_journal, stop)
+            parts["publisher"] = run_publisher(pools["publisher"], settings,
+                                               settings.topic_journal, stop)
         if api or everything:
             from services.api.server import run_api  # FastAPI loads only when serving it
 
-            parts["api"] = run_api(settings, pool, stop)
+            parts["api"] = run_api(settings, pools["api"], stop)
             log.info("HTTP API and /metrics on %s:%d", settings.http_host, settings.http_port)
         log.info("serving: %s", ", ".join(parts))
         await run_parts(parts, stop)

@@ -1,6 +1,6 @@
 """After a run: cancel entries and runs, record transfer status, export transaction detail.
 
-DOMAIN.md §3: cancelling an entry releases its transactions for the next run; an entry whose
+docs/domain.md §3: cancelling an entry releases its transactions for the next run; an entry whose
 transfer status is ``yes`` or ``processing`` cannot be cancelled, and a run holding one stays
 ``completed`` (partial cancel) with the kept entries named; transfer status is frozen once
 the entry is cancelled.
@@ -139,27 +139,94 @@ EXPORT_COLUMNS = (
     "credit_account", "segments", "org",
 )
 
-_EXPORT = """
-SELECT j.journal_entry, p.id AS transaction_id, p.type AS transaction_type, p.subtype,
-       p.date AS transaction_date, p.document_number, p.account_number, p.amount, p.currency,
-       p.debit_account, p.credit_account, p.segments::text AS segments, p.org
+#: First characters a spreadsheet reads as a formula or a control: = + - @ tab CR.
+_FORMULA_STARTS = (ord("="), ord("+"), ord("-"), ord("@"), ord("\t"), ord("\r"))
+
+
+def _text_cell(expression: str, name: str) -> str:
+    """SQL for one text column of the export: written with a leading ``'`` when it starts
+    like a formula (OWASP CSV injection, docs/domain.md §3). ``ascii()`` reads only the
+    first character, so the guard adds little to the COPY and keeps it one set-based stream.
+    """
+    starts = ", ".join(map(str, _FORMULA_STARTS))
+    return (f"CASE WHEN ascii({expression}) IN ({starts}) THEN '''' || {expression} "
+            f"ELSE {expression} END AS {name}")
+
+
+#: Every text column guarded; amounts (numeric) and dates written as they are, and
+#: ``segments`` is a JSON object, whose text always starts with ``{``.
+_EXPORT = f"""
+SELECT {_text_cell("j.journal_entry", "journal_entry")},
+       {_text_cell("p.id", "transaction_id")},
+       {_text_cell("p.type", "transaction_type")},
+       {_text_cell("p.subtype", "subtype")},
+       p.date AS transaction_date,
+       {_text_cell("p.document_number", "document_number")},
+       {_text_cell("p.account_number", "account_number")},
+       p.amount,
+       {_text_cell("p.currency", "currency")},
+       {_text_cell("p.debit_account", "debit_account")},
+       {_text_cell("p.credit_account", "credit_account")},
+       p.segments::text AS segments,
+       {_text_cell("p.org", "org")}
 FROM journaled_transactions j JOIN pending_transactions p USING (type, id)
 WHERE j.journal_entry = $1 ORDER BY p.type, p.id
 """
 
+_EXPORT_STATEMENT_TIMEOUT = "SELECT set_config('statement_timeout', $1, true)"
+
 
 async def export_entry_csv(
-    pool: asyncpg.Pool, number: str, write: Callable[[bytes], Awaitable[None]]
+    pool: asyncpg.Pool,
+    number: str,
+    write: Callable[[bytes], Awaitable[None]],
+    *,
+    time_limit: float | None = None,
 ) -> int:
     """Stream the transaction detail CSV of a created entry; PostgreSQL writes the CSV.
 
     ``COPY ... TO STDOUT`` hands over chunks as they are produced, so memory does not grow
     with the entry's size. Returns the number of transactions exported.
+
+    ``time_limit`` (seconds): the statement timeout for this transaction (the API's
+    connections have a short one for every other statement). A backend blocked writing to
+    a slow reader does not act on its statement timeout, so ``write`` must give up by the
+    same limit itself (``services.api.csv_stream`` does).
     """
-    async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
-        entry = await get_entry(conn, number)
-        if entry["status"] != "created":
-            raise Conflict("journal_entry_not_created",
-                           f"{number} is {entry['status']}: only a created entry has detail")
-        await conn.copy_from_query(_EXPORT, number, output=write, format="csv", header=True)
+    async with pool.acquire() as conn:
+        transaction = conn.transaction(isolation="repeatable_read", readonly=True)
+        await transaction.start()
+        copying = False
+        try:
+            if time_limit is not None:
+                await conn.execute(_EXPORT_STATEMENT_TIMEOUT, f"{int(time_limit * 1000)}ms")
+            entry = await get_entry(conn, number)
+            if entry["status"] != "created":
+                raise Conflict("journal_entry_not_created",
+                               f"{number} is {entry['status']}: only a created entry has detail")
+            copying = True
+            await _copy_or_drop(conn, number, write)
+        except BaseException:
+            if not copying:  # a failed COPY has dropped the connection
+                await transaction.rollback()
+            raise
+        await transaction.commit()
         return int(entry["transaction_count"])
+
+
+async def _copy_or_drop(
+    conn: asyncpg.Connection,
+    number: str,
+    write: Callable[[bytes], Awaitable[None]],
+) -> None:
+    """The COPY; if it stops half-way (``write`` failed, the task was cancelled), the
+    connection is dropped rather than reused. asyncpg cannot cancel a
+    ``COPY TO STDOUT`` cleanly mid-stream: it takes the next CopyData message for the end
+    of the cancellation and leaves the connection mid-COPY, so the rollback fails or waits
+    for ever. Dropped, the server ends the backend at its next write and the pool opens a
+    new connection when one is needed."""
+    try:
+        await conn.copy_from_query(_EXPORT, number, output=write, format="csv", header=True)
+    except BaseException:
+        conn.terminate()
+        raise

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import asyncpg
 
 from services.store.connect import connect
@@ -28,6 +31,27 @@ async def _prepare_connection(conn: asyncpg.Connection) -> None:
     await conn.execute(_STAGING)
 
 
+class WaitLimitedPool(asyncpg.Pool):  # type: ignore[misc]
+    """A pool whose ``acquire`` waits at most ``acquire_timeout`` seconds (for a free
+    connection, or for a new one to connect) unless the caller names another limit; then
+    ``TimeoutError``. asyncpg's own pool waits forever by default, so one part's requests
+    would queue behind its slow ones instead of being refused."""
+
+    def __init__(self, *args: Any, acquire_timeout: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.acquire_timeout = acquire_timeout
+
+    def acquire(self, *, timeout: float | None = None) -> Any:
+        return super().acquire(timeout=self.acquire_timeout if timeout is None else timeout)
+
+
+#: asyncpg.create_pool's defaults, for building a ``WaitLimitedPool`` the same way.
+_ASYNCPG_POOL_DEFAULTS: dict[str, Any] = {
+    "max_queries": 50_000, "max_inactive_connection_lifetime": 300.0, "loop": None,
+    "connection_class": asyncpg.Connection, "record_class": asyncpg.Record,
+}
+
+
 async def create_pool(
     database_url: str,
     *,
@@ -35,6 +59,8 @@ async def create_pool(
     max_size: int = 4,
     run_migrations: bool = False,
     check_schema: bool = True,
+    server_settings: Mapping[str, str] | None = None,
+    acquire_timeout: float | None = None,
 ) -> asyncpg.Pool:
     """A pool whose connections have the staging table the batch writers COPY into.
 
@@ -44,6 +70,9 @@ async def create_pool(
     refuses a schema older or newer than the code and runs no DDL. ``check_schema=False``
     (without ``run_migrations``) takes the schema as it is: for readiness checks that must
     see an unmigrated one.
+
+    ``server_settings`` are PostgreSQL settings for every connection (sent at connect, such
+    as ``statement_timeout``); ``acquire_timeout`` makes it a ``WaitLimitedPool``.
     """
     conn = await connect(database_url)
     try:
@@ -53,8 +82,15 @@ async def create_pool(
             await require_current_schema(conn)
     finally:
         await conn.close()
-    pool = await asyncpg.create_pool(
-        database_url, min_size=min_size, max_size=max_size, init=_prepare_connection
-    )
+    options: dict[str, Any] = {"min_size": min_size, "max_size": max_size,
+                               "init": _prepare_connection}
+    if server_settings:
+        options["server_settings"] = dict(server_settings)
+    if acquire_timeout is not None:
+        limited = WaitLimitedPool(database_url, acquire_timeout=acquire_timeout,
+                                  **_ASYNCPG_POOL_DEFAULTS, **options)
+        await limited  # connects min_size connections, as create_pool does
+        return limited
+    pool = await asyncpg.create_pool(database_url, **options)
     assert pool is not None
     return pool

@@ -37,9 +37,9 @@ class IngestRunner:
         return stats
 
     async def feed(self, values: list[bytes], *, stored: int,
-                   keys: list[bytes] | None = None) -> None:
+                   keys: list[bytes] | None = None, within: float = 30) -> None:
         """Produce ``values`` to the billing topic, start the ingest unless it runs, and wait
-        until ``stored`` billing events are in the store."""
+        (at most ``within`` seconds) until ``stored`` billing events are in the store."""
         assert self.settings.kafka_bootstrap
         await produce(self.settings.kafka_bootstrap, self.settings.topic_billing, values,
                       keys=keys)
@@ -49,7 +49,8 @@ class IngestRunner:
         async def all_stored() -> bool:
             return await billing_event_count(self.pool) == stored
 
-        await wait_until(all_stored, message=f"{stored} billing events stored")
+        await wait_until(all_stored, timeout=within,
+                         message=f"{stored} billing events stored within {within:g} s")
 
     async def stop(self) -> None:
         for stop, _ in self._runs:

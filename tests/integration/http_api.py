@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 
 import asyncpg
 import httpx
+from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 
 from services.api.server import api_server
@@ -30,6 +31,15 @@ async def serving(
 ) -> AsyncIterator[httpx.AsyncClient]:
     """``uvicorn.Server(config).serve()`` as a task until the block ends; the client's base
     URL is the server's, and it sends a new key of ``role`` (None: no key)."""
+    async with serving_app(settings, pool, role) as (client, _app):
+        yield client
+
+
+@asynccontextmanager
+async def serving_app(
+    settings: Settings, pool: asyncpg.Pool, role: str | None = "operator"
+) -> AsyncIterator[tuple[httpx.AsyncClient, FastAPI]]:
+    """``serving``, and the app being served (to look at what it owns)."""
     headers = await bearer(pool, role) if role is not None else {}
     server = api_server(settings, pool)
     task = asyncio.create_task(server.serve())
@@ -49,7 +59,7 @@ async def serving(
 
         try:
             await wait_until(healthy, timeout=15, message="API /healthz")
-            yield client
+            yield client, server.config.app
         finally:
             server.should_exit = True
             await asyncio.wait_for(task, timeout=15)

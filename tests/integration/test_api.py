@@ -416,7 +416,7 @@ async def test_readyz_healthz_and_openapi(api: httpx.AsyncClient) -> None:
     assert "executedOn" in schemas["JournalRun"]["properties"]
     assert "journalRunNumber" in schemas["JournalRunCreated"]["properties"]
     assert set(spec["paths"]["/v1/journal-runs"]["post"]["responses"]) == {
-        "200", "400", "401", "403", "404", "409"}  # refusals in the error shape; no 422
+        "200", "400", "401", "403", "404", "409", "503"}  # refusals in the error shape; no 422
     # the key, documented: a bearer scheme for every route but the anonymous ones
     assert spec["components"]["securitySchemes"] == {"apiKey": {
         "type": "http", "scheme": "bearer",
