@@ -28,6 +28,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.actor import acting_as
 from services.api.errors import error_response
+from services.api.unavailable import CODE as UNAVAILABLE
+from services.api.unavailable import is_away, unavailable_message
 from services.commands.api_keys import token_hash
 
 log = logging.getLogger("ledger.api")
@@ -109,9 +111,14 @@ class RequireApiKey:
             except _STORE_ERRORS as error:
                 if anonymous:  # answer as to anyone: a probe must not need the key store
                     return None, None
+                if isinstance(error, asyncpg.UndefinedTableError):  # not migrated yet
+                    message = "the API keys cannot be checked: the database is not migrated"
+                elif is_away(error):
+                    message = unavailable_message(error)
+                else:
+                    raise
                 log.warning("API key lookup failed: %s: %s", type(error).__name__, error)
-                return error_response(503, [("unavailable", "the API keys cannot be checked "
-                                             "now: the database is unavailable")]), None
+                return error_response(503, [(UNAVAILABLE, message)]), None
         if anonymous:
             return None, key
         if token is None:

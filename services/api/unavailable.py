@@ -41,7 +41,8 @@ def is_away(error: BaseException) -> bool:
         word in str(error) for word in ("closed", "closing"))
 
 
-def _message(error: BaseException) -> str:
+def unavailable_message(error: BaseException) -> str:
+    """What a 503 says: why, without the driver's detail."""
     if isinstance(error, asyncpg.exceptions.QueryCanceledError):
         return "the database took longer than the API allows; try again later"
     if isinstance(error, TimeoutError):
@@ -54,7 +55,7 @@ async def _unavailable(request: Request, error: Exception) -> JSONResponse:
         raise error  # a bug: the 500 handler answers and the server logs it
     log.warning("%s %s: 503 unavailable (%s: %s)", request.method, request.url.path,
                 type(error).__name__, error)
-    return error_response(503, [(CODE, _message(error))])
+    return error_response(503, [(CODE, unavailable_message(error))])
 
 
 def install_unavailable_handler(app: FastAPI) -> None:

@@ -7,11 +7,11 @@ from __future__ import annotations
 import socket
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from events.journal_rules import JournalRunRequest
 from services.config import Settings
@@ -21,9 +21,9 @@ from services.samples import invoices, to_lines
 from services.store.pool import WaitLimitedPool
 from tests.helpers import wait_until
 from tests.integration.conftest import IngestRunner
-from tests.integration.http_api import serving
+from tests.integration.http_api import bearer, serving
 from tests.integration.ledger_setup import set_up
-from tests.tcp_proxy import TcpProxy
+from tests.tcp_proxy import TcpProxy, through
 
 ROWS = 40_000
 #: Wide text cells make a CSV of ~30 MB: far more than every buffer between PostgreSQL and a
@@ -91,13 +91,15 @@ def unavailable(answer: httpx.Response) -> str:
 
 
 @pytest.fixture
-async def clients(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+async def clients(settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[httpx.AsyncClient]:
     """The downloads' client: a small receive buffer per connection (Linux would otherwise
-    grow it to tens of MB on loopback and take a whole export in while "not reading")."""
+    grow it to tens of MB on loopback and take a whole export in while "not reading"),
+    with a viewer's key."""
     transport = httpx.AsyncHTTPTransport(
         socket_options=[(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)])
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{settings.http_port}",
-                                 transport=transport, timeout=30) as client:
+                                 transport=transport, timeout=30,
+                                 headers=await bearer(pool, "viewer")) as client:
         yield client
 
 
@@ -176,11 +178,8 @@ async def test_a_download_whose_client_takes_nothing_is_cut_by_the_export_s_limi
 
 @pytest.fixture
 async def proxy(settings: Settings) -> AsyncIterator[TcpProxy]:
-    assert settings.database_url
-    url = urlsplit(settings.database_url)
-    if not url.hostname or not url.port:
-        pytest.skip("the outage test needs a TCP database URL")
-    proxy = TcpProxy(url.hostname, url.port)
+    """A proxy in front of the test's PostgreSQL, over TCP or its Unix socket."""
+    proxy = TcpProxy.to_postgres(settings.database_dsn())
     await proxy.start()
     yield proxy
     await proxy.cut()
@@ -190,10 +189,8 @@ async def test_postgresql_away_is_503_unavailable_without_driver_detail_then_rec
     settings: Settings, pool: asyncpg.Pool, proxy: TcpProxy
 ) -> None:
     await big_entry(pool, rows=10)
-    assert settings.database_url
-    url = urlsplit(settings.database_url)
     proxied = settings.model_copy(update={
-        "database_url": urlunsplit(url._replace(netloc=f"{url.username}@127.0.0.1:{proxy.port}")),
+        "database_url": SecretStr(through(settings.database_dsn(), proxy.port)),
         "api_pool_timeout_ms": 1000})
     api_connections = await api_pool(proxied)
     try:

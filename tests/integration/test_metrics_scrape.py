@@ -60,7 +60,7 @@ async def test_a_scrape_reads_no_history_and_keeps_one_kafka_client(
     assert backlog >= 2  # the run and its entries wait for the publisher
 
     async with serving_app(settings, pool) as (api, app):
-        holder = await asyncpg.connect(settings.database_url)
+        holder = await asyncpg.connect(settings.database_dsn())
         try:
             # Another session holds every history table: a statement on any of them would
             # wait, the refresh would time out, and the lag would be dropped.
@@ -121,7 +121,8 @@ async def test_a_send_the_broker_does_not_acknowledge_is_counted_and_stays_unsen
     failures = sample("ledger_publisher_send_failures_total")
     with ExitStack() as broker:
         bootstrap = broker.enter_context(embedded_kafka(tmp_path / "kafka"))
-        async with producer(bootstrap, request_timeout_ms=1000) as relay:
+        own_broker = settings.model_copy(update={"kafka_bootstrap": bootstrap})
+        async with producer(own_broker, request_timeout_ms=1000) as relay:
             assert await relay_once(pool, relay, settings.topic_journal) == 2
             assert sample("ledger_publisher_send_failures_total") == failures
 
