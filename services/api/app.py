@@ -4,7 +4,9 @@
 a test) closes it. Routes are split by purpose; every rule they enforce is the command
 handlers' (the CLI calls the same ones), the API only translates shapes. Two middlewares
 wrap every route: ``observe`` (access log, HTTP metrics) around ``auth`` (an API key with a
-role for everything but the anonymous routes).
+role for everything but the anonymous routes). The month-end console (services/console) is
+served by the same app under ``/console``: ``auth`` hands its requests to the console's
+session check, and its answers get the console's security headers.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from services.api.errors import install_error_handlers
 from services.api.models import ErrorAnswer
 from services.api.observe import ObserveRequests
 from services.config import Settings
+from services.console import ConsoleHeaders, install_console
 
 DESCRIPTION = """\
 Journal runs, summary journal entries and accounting periods of the billing ledger in the
@@ -57,7 +60,10 @@ def create_app(settings: Settings, pool: asyncpg.Pool) -> FastAPI:
     install_error_handlers(app)
     for module in (journal_runs, journal_entries, periods, operations):
         app.include_router(module.router)
-    app.add_middleware(RequireApiKey, pool=pool, metrics_public=settings.metrics_public)
+    console = install_console(app, settings, pool)
+    app.add_middleware(RequireApiKey, pool=pool, metrics_public=settings.metrics_public,
+                       console=console)
+    app.add_middleware(ConsoleHeaders)  # around auth: its refusals get the headers too
     app.add_middleware(ObserveRequests)  # added last: outermost, sees refusals too
     _document_openapi(app, anonymous=ANONYMOUS_ROUTES | (
         {METRICS_ROUTE} if settings.metrics_public else set()))

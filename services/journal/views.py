@@ -140,6 +140,22 @@ async def get_run(conn: asyncpg.Connection | asyncpg.Pool, number: str) -> dict[
     return (await get_run_view(conn, number)).data
 
 
-async def list_runs(conn: asyncpg.Connection | asyncpg.Pool) -> list[dict[str, Any]]:
-    rows = await conn.fetch("SELECT * FROM journal_runs ORDER BY number")
+_RUNS = """
+SELECT * FROM journal_runs
+WHERE ($1::text IS NULL OR scope = $1) AND ($2::text IS NULL OR status = $2)
+ORDER BY number LIMIT $3 OFFSET $4
+"""
+
+
+async def list_runs(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    *,
+    org: str | None = None,
+    status: str | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
+    """Runs in number order; ``org`` is a scope (``""``: the unlabeled one), ``status`` a
+    run status; ``limit``/``offset`` page (the console's lists)."""
+    rows = await conn.fetch(_RUNS, org, status, limit, offset)
     return [run_dict(r) for r in rows]
