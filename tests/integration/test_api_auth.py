@@ -25,8 +25,8 @@ from services.config import Settings
 from services.embedded import free_port
 from services.store.pool import create_pool
 from tests.helpers import wait_until
-from tests.integration.db import rows
 from tests.integration.console_client import console, csrf_tokens, origin
+from tests.integration.db import rows
 from tests.integration.http_api import bearer, metric_values, serving
 
 ANONYMOUS = {"/healthz", "/readyz"}
