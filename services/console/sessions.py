@@ -111,8 +111,9 @@ _REPLACED = frozenset({*(name for name, _ in SECURITY_HEADERS), b"cache-control"
 
 class ConsoleHeaders:
     """Every console answer, refusals and redirects included, carries the security headers;
-    every one but a static asset is ``Cache-Control: no-store`` (pages show live data and
-    whom they were rendered for)."""
+    pages are ``Cache-Control: no-store`` (they show live data and whom they were rendered
+    for); static assets ``no-cache`` (kept, but checked against their ETag before use, so a
+    new release's CSS is seen at once)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -129,7 +130,7 @@ class ConsoleHeaders:
                            if k.lower() not in _REPLACED]
                 headers += SECURITY_HEADERS
                 headers.append((b"cache-control",
-                                b"public, max-age=3600" if static else b"no-store"))
+                                b"no-cache" if static else b"no-store"))
                 message = {**message, "headers": headers}
             await send(message)
 

@@ -105,6 +105,5 @@ async def reverse(page: PageContext, form: CheckedForm, je: str) -> Response:
         done = await reverse_entry(page.pool, je, on)
     except LedgerError as error:
         return page.redirect(where, flash=_refused(error))
-    new = done.get("reversed_by") or done.get("number")
-    return page.redirect(f"/console/entries/{new}" if new else where, flash=(
-        "ok", f"{je} reversed by {new}."))
+    new = done["reversed_by"]
+    return page.redirect(f"/console/entries/{new}", flash=("ok", f"{je} reversed by {new}."))

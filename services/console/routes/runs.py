@@ -37,9 +37,10 @@ async def runs(
     status: Annotated[str | None, Query(max_length=32)] = None,
     p: PageNumber = 1,
 ) -> Response:
-    found = await views.list_runs(page.pool, org=scope_filter(org), status=status or None,
-                                  limit=PAGE_SIZE + 1, offset=(p - 1) * PAGE_SIZE)
-    return page.render("runs.html", nav="runs", runs=found[:PAGE_SIZE],
+    found = await views.list_run_views(page.pool, org=scope_filter(org),
+                                       status=status or None, limit=PAGE_SIZE + 1,
+                                       offset=(p - 1) * PAGE_SIZE)
+    return page.render("runs.html", nav="runs", runs=[r.data for r in found[:PAGE_SIZE]],
                        has_next=len(found) > PAGE_SIZE, p=p, org=org or "",
                        status_filter=status or "", scopes=await data.scopes(page.pool),
                        statuses=RUN_STATUSES, unlabeled=UNLABELED)
