@@ -23,8 +23,29 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy events projections services
 
-test: lint typecheck
+test: lint typecheck browser
 	$(BIN)/pytest -q
+
+# The console's browser tests drive Debian's chromium through its chromedriver (nothing may
+# download a browser). Missing: installed with apt-get when run as root (CI), else a clear
+# failure, never a skipped test.
+CHROMIUM := /usr/bin/chromium
+CHROMEDRIVER := /usr/bin/chromedriver
+.PHONY: browser
+browser:
+	@set -e; \
+	if [ -x $(CHROMIUM) ] && [ -x $(CHROMEDRIVER) ]; then exit 0; fi; \
+	if [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then \
+		echo "make test: $(CHROMIUM) and $(CHROMEDRIVER) are missing; as root on Debian:" \
+			"apt-get install -y --no-install-recommends chromium chromium-driver" >&2; \
+		exit 1; \
+	fi; \
+	echo "make test: installing chromium and chromium-driver (Debian packages)"; \
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+		--no-install-recommends chromium chromium-driver || { \
+		echo "make test: could not install chromium and chromium-driver" >&2; exit 1; }; \
+	[ -x $(CHROMIUM) ] && [ -x $(CHROMEDRIVER) ] || { \
+		echo "make test: chromium-driver installed no $(CHROMEDRIVER)" >&2; exit 1; }
 
 # Against PostgreSQL at 127.0.0.1:5432 (user postgres); results in bench/results/.
 bench: $(STAMP)

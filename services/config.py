@@ -102,6 +102,16 @@ class Settings(BaseSettings):
     #: A download whose client takes no data for this long is cut, its connection freed.
     api_export_idle_timeout_ms: int = Field(default=30_000, gt=0)
 
+    # The month-end console (``/console``, services/console).
+    #: Signs its session cookies and form tokens. Unset: a random secret made once and kept
+    #: in the database, so every server on it shares the secret.
+    console_secret: SecretStr | None = None
+    #: How long a console sign-in lasts.
+    console_session_hours: float = Field(default=8.0, gt=0, le=24 * 30)
+    #: ``true``: always mark the session cookie ``Secure`` (behind a proxy that ends TLS);
+    #: it is ``Secure`` anyway when the request itself came over HTTPS.
+    console_cookie_secure: bool = False
+
 
     def database_dsn(self) -> str:
         """The PostgreSQL URL with its password, for connecting (never for printing)."""

@@ -5,7 +5,9 @@ a test) closes it. Routes are split by purpose; every rule they enforce is the c
 handlers' (the CLI calls the same ones), the API only translates shapes. Two middlewares
 wrap every route: ``observe`` (access log, HTTP metrics) around ``auth`` (an API key with a
 role for everything but the anonymous routes). The app owns the Kafka client ``/metrics``
-reads end offsets with, and closes it when it stops (lifespan).
+reads end offsets with, and closes it when it stops (lifespan). The month-end console
+(services/console) is served by the same app under ``/console``: ``auth`` hands its requests
+to the console's session check, and its answers get the console's security headers.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from services.api.models import ErrorAnswer
 from services.api.observe import ObserveRequests
 from services.api.unavailable import install_unavailable_handler
 from services.config import Settings
+from services.console import ConsoleHeaders, install_console
 from services.end_offsets import EndOffsets
 
 DESCRIPTION = """\
@@ -66,7 +69,10 @@ def create_app(settings: Settings, pool: asyncpg.Pool) -> FastAPI:
     install_unavailable_handler(app)
     for module in (journal_runs, journal_entries, periods, operations):
         app.include_router(module.router)
-    app.add_middleware(RequireApiKey, pool=pool, metrics_public=settings.metrics_public)
+    console = install_console(app, settings, pool)
+    app.add_middleware(RequireApiKey, pool=pool, metrics_public=settings.metrics_public,
+                       console=console)
+    app.add_middleware(ConsoleHeaders)  # around auth: its refusals get the headers too
     app.add_middleware(ObserveRequests)  # added last: outermost, sees refusals too
     _document_openapi(app, anonymous=ANONYMOUS_ROUTES | (
         {METRICS_ROUTE} if settings.metrics_public else set()))

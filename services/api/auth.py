@@ -3,7 +3,9 @@
 One middleware for the whole app, in front of the router, so no route can be left open by
 forgetting a dependency: ``/docs``, ``/openapi.json`` and paths that match no route are
 covered too. Anonymous are only ``/healthz`` and ``/readyz`` (and ``/metrics`` when
-``LEDGER_METRICS_PUBLIC=true``).
+``LEDGER_METRICS_PUBLIC=true``). Requests under ``/console`` are the console's: they are
+authenticated by its session cookie instead (``SessionCheck``, services/console), by the same
+live-key lookup and with the same roles.
 
 - no ``Authorization: Bearer TOKEN``, or a token no live key has: 401 ``unauthorized`` with
   ``WWW-Authenticate: Bearer``;
@@ -22,6 +24,7 @@ from __future__ import annotations
 import logging
 from contextlib import nullcontext
 from dataclasses import dataclass
+from typing import Protocol
 
 import asyncpg
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -36,6 +39,8 @@ log = logging.getLogger("ledger.api")
 
 ANONYMOUS_ROUTES = frozenset({"/healthz", "/readyz"})
 METRICS_ROUTE = "/metrics"
+#: Where the console lives: its requests carry a session cookie, not a bearer token.
+CONSOLE_PREFIX = "/console"
 READ_METHODS = frozenset({"GET", "HEAD"})
 OPERATOR = "operator"
 #: Where the request's key (or None) is kept in the ASGI scope.
@@ -69,8 +74,26 @@ def bearer_token(scope: Scope) -> str | None:
 
 async def live_key(pool: asyncpg.Pool, token: str) -> ApiKey | None:
     """The unrevoked key whose token this is, if any."""
-    row = await pool.fetchrow(_LOOKUP, token_hash(token))
+    return await live_key_by_hash(pool, token_hash(token))
+
+
+async def live_key_by_hash(pool: asyncpg.Pool, hashed: str) -> ApiKey | None:
+    """The unrevoked key whose token hashes to ``hashed``, if any (a console session keeps
+    the hash, never the token)."""
+    row = await pool.fetchrow(_LOOKUP, hashed)
     return ApiKey(row["name"], row["role"]) if row is not None else None
+
+
+def is_console_path(path: str) -> bool:
+    return path == CONSOLE_PREFIX or path.startswith(CONSOLE_PREFIX + "/")
+
+
+class SessionCheck(Protocol):
+    """How requests to the console are let in: by its session cookie (services/console)."""
+
+    async def check(self, scope: Scope) -> tuple[ASGIApp | None, ApiKey | None]:
+        """(the refusal to answer with, or None; the signed-in key, or None: anonymous)."""
+        ...
 
 
 def unauthorized(message: str) -> ASGIApp:
@@ -80,10 +103,12 @@ def unauthorized(message: str) -> ASGIApp:
 
 
 class RequireApiKey:
-    def __init__(self, app: ASGIApp, pool: asyncpg.Pool, metrics_public: bool) -> None:
+    def __init__(self, app: ASGIApp, pool: asyncpg.Pool, metrics_public: bool,
+                 console: SessionCheck | None = None) -> None:
         self.app = app
         self.pool = pool
         self.anonymous = ANONYMOUS_ROUTES | ({METRICS_ROUTE} if metrics_public else set())
+        self.console = console
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -102,6 +127,8 @@ class RequireApiKey:
 
     async def check(self, scope: Scope) -> tuple[ASGIApp | None, ApiKey | None]:
         """(the refusal to answer with, or None; the caller's key, or None: anonymous)."""
+        if self.console is not None and is_console_path(scope["path"]):
+            return await self.console.check(scope)
         anonymous = scope["path"] in self.anonymous
         token = bearer_token(scope)
         key = None

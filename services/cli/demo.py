@@ -15,6 +15,10 @@ and two demos (or a demo and a test run) never see each other. The embedded brok
 in-memory and empty on every start; on a configured broker the demo suffixes its topics and
 consumer group with the same tag (and deletes the topics afterwards), so it never writes
 sample invoices into a real ``billing.events``.
+
+At the end it prints the month-end console's URL and a viewer key for the demo's data. With
+``--serve`` it then keeps the HTTP API and the console up (``LEDGER_HTTP_HOST``/``PORT``)
+until Ctrl-C; with ``--keep --serve`` the data also stays afterwards.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import functools
 import json
 import logging
 import secrets
+import signal
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, date, datetime
@@ -48,7 +53,9 @@ from rich.progress import (
 from rich.table import Table
 
 from events.journal_rules import JournalRunRequest
+from services.api.server import run_api
 from services.cli.output import JSON_OPTION, console, handles_errors, print_json, table
+from services.commands.api_keys import create_api_key
 from services.commands.orgs import create_org
 from services.commands.periods import create_period
 from services.commands.settings import set_settings
@@ -75,13 +82,16 @@ TOPIC_EXISTS = 36  # Kafka error code TOPIC_ALREADY_EXISTS
 def demo(
     as_json: bool = JSON_OPTION,
     keep: bool = typer.Option(False, "--keep", help="Keep the demo schema (and topics)."),
+    serve: bool = typer.Option(
+        False, "--serve", help="Then serve the HTTP API and the console on the demo's data "
+                               "until Ctrl-C."),
 ) -> None:
     """The whole pipeline on embedded servers (or the configured ones), with sample data."""
-    _demo(as_json=as_json, keep=keep)
+    _demo(as_json=as_json, keep=keep, serve=serve)
 
 
 @handles_errors()
-def _demo(*, as_json: bool, keep: bool) -> None:
+def _demo(*, as_json: bool, keep: bool, serve: bool = False) -> None:
     started = time.monotonic()
     logging.getLogger("faststream.access.kafka").addFilter(_OffStdout())
     configured = load_settings()
@@ -92,7 +102,14 @@ def _demo(*, as_json: bool, keep: bool) -> None:
             servers = stack.enter_context(resolved_servers(configured))
         settings = isolated(configured, servers, tag)
         external_kafka = bool(configured.kafka_bootstrap)
-        result = asyncio.run(Demo(settings, servers, tag, show, external_kafka).run(keep))
+        result = asyncio.run(Demo(settings, servers, tag, show, external_kafka).run(
+            keep, serve=serve, started=started, as_json=as_json))
+    if serve:
+        return  # everything was printed before serving
+    report(result, started, as_json=as_json, keep=keep)
+
+
+def report(result: dict[str, Any], started: float, *, as_json: bool, keep: bool) -> None:
     result["seconds"] = round(time.monotonic() - started, 2)
     if as_json:
         print_json(result)
@@ -106,6 +123,11 @@ def _demo(*, as_json: bool, keep: bool) -> None:
         f"{sum(counts.values())} journal events read back from {result['topics']['journal']}"
         + (f"; schema {result['schema']} kept" if keep else "")
     )
+    shown = result["console"]
+    console.print(f"[bold]console[/bold]: {shown['url']}  viewer key: {shown['viewer_key']}")
+    if not result.get("serving"):
+        console.print("  (this demo's data is gone when it ends: run `ledger demo --keep "
+                      "--serve` to keep the console up on it until Ctrl-C)")
 
 
 class _OffStdout(logging.Filter):
@@ -181,7 +203,8 @@ class Demo:
         s = self.settings
         return [s.topic_billing, s.topic_dlq, s.topic_journal]
 
-    async def run(self, keep: bool) -> dict[str, Any]:
+    async def run(self, keep: bool, *, serve: bool = False, started: float = 0.0,
+                  as_json: bool = False) -> dict[str, Any]:
         admin = await connect(self.server_url)
         try:
             await admin.execute(f'CREATE SCHEMA "{self.tag}"')
@@ -191,7 +214,13 @@ class Demo:
                 pool = await create_pool(self.settings.database_dsn(), max_size=4,
                                          run_migrations=True)
                 try:
-                    return await self.steps(pool) | {"schema": self.tag, "kept": keep}
+                    result = await self.steps(pool) | {"schema": self.tag, "kept": keep,
+                                                       "serving": serve}
+                    result["console"] = await self.console_access(pool)
+                    if serve:
+                        report(dict(result), started, as_json=as_json, keep=keep)
+                        await self.serve(pool)
+                    return result
                 finally:
                     await pool.close()
             finally:
@@ -201,6 +230,28 @@ class Demo:
                         await topics(self.settings, self.topics)
         finally:
             await admin.close()
+
+    async def console_access(self, pool: asyncpg.Pool) -> dict[str, str]:
+        """The console's URL and a viewer key for this demo's data (a key of its schema)."""
+        key = await create_api_key(pool, "demo-viewer", "viewer")
+        host = self.settings.http_host
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        return {"url": f"http://{shown}:{self.settings.http_port}/console/",
+                "viewer_key": key["token"]}
+
+    async def serve(self, pool: asyncpg.Pool) -> None:
+        """The HTTP API and the console on the demo's data until Ctrl-C (or SIGTERM)."""
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        try:
+            self.show.print(f"serving the API and the console on "
+                            f"{self.settings.http_host}:{self.settings.http_port}: Ctrl-C stops")
+            await run_api(self.settings, pool, stop)
+        finally:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(signum)
 
     async def steps(self, pool: asyncpg.Pool) -> dict[str, Any]:
         await self.set_up(pool)

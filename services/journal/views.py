@@ -143,3 +143,27 @@ async def get_run(conn: asyncpg.Connection | asyncpg.Pool, number: str) -> dict[
 async def list_runs(conn: asyncpg.Connection | asyncpg.Pool) -> list[dict[str, Any]]:
     rows = await conn.fetch("SELECT * FROM journal_runs ORDER BY number")
     return [run_dict(r) for r in rows]
+
+
+_RUNS = """
+SELECT * FROM journal_runs
+WHERE ($1::text IS NULL OR scope = $1)
+  AND ($2::text IS NULL OR target_period = $2)
+  AND ($3::text IS NULL OR status = $3)
+ORDER BY number LIMIT $4 OFFSET $5
+"""
+
+
+async def list_run_views(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    *,
+    org: str | None = None,
+    period: str | None = None,
+    status: str | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+) -> list[RunView]:
+    """Runs in number order: of one scope (``""``: the unlabeled one), targeting one period,
+    in one status; ``limit``/``offset`` page (the console's list)."""
+    rows = await conn.fetch(_RUNS, org, period, status, limit, offset)
+    return [RunView(run_dict(r), r["executed_at"]) for r in rows]

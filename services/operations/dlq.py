@@ -18,6 +18,7 @@ from typing import Any
 import asyncpg
 
 from services.commands.recording import command_event, fold
+from services.errors import NotFound
 from services.ingest.classify import Parsed, parse_all
 from services.ingest.records import InboundRecord, rejection_event_id
 from services.ingest.recovery import COMMAND_ATTEMPTS, retry_transient, store_isolating
@@ -30,6 +31,15 @@ SELECT event_id, topic, partition, "offset", key, value, headers, error_code, er
 FROM rejected_messages
 WHERE ($1::text IS NULL OR error_code = $1)
 ORDER BY topic, partition, "offset"
+"""
+_PAGE = _LIST + " LIMIT $2 OFFSET $3"
+_ONE = """
+SELECT event_id, topic, partition, "offset", key, value, headers, error_code, error_detail,
+       error_field, rejected_at
+FROM rejected_messages WHERE event_id::text = $1
+"""
+_BY_CODE = """
+SELECT error_code, count(*) AS n FROM rejected_messages GROUP BY error_code ORDER BY error_code
 """
 
 
@@ -47,8 +57,29 @@ def _row_dict(row: asyncpg.Record) -> dict[str, Any]:
     }
 
 
-async def list_rejected(pool: asyncpg.Pool, error_code: str | None = None) -> list[dict[str, Any]]:
-    return [_row_dict(r) for r in await pool.fetch(_LIST, error_code)]
+async def list_rejected(
+    pool: asyncpg.Pool, error_code: str | None = None, *, limit: int | None = None,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
+    return [_row_dict(r) for r in await pool.fetch(_PAGE, error_code, limit, offset)]
+
+
+async def rejected_counts(pool: asyncpg.Pool) -> dict[str, int]:
+    """How many messages are listed, per error code."""
+    return {r["error_code"]: int(r["n"]) for r in await pool.fetch(_BY_CODE)}
+
+
+async def get_rejected(pool: asyncpg.Pool, event_id: str) -> dict[str, Any]:
+    """One listed message with all of it: the raw value, key and headers as received."""
+    row = await pool.fetchrow(_ONE, event_id)
+    if row is None:
+        raise NotFound("rejected_message_not_found", f"no rejected message {event_id}")
+    record = _record(row)
+    return _row_dict(row) | {
+        "key": record.key,
+        "value": record.value,
+        "headers": [(name, value) for name, value in record.headers],
+    }
 
 
 def _record(row: asyncpg.Record) -> InboundRecord:

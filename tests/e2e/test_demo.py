@@ -7,21 +7,27 @@ journal topic and the schema it left behind itself, and drops them.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
 from collections import Counter
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 
 from events.transaction_types import resolve_type_names
+from services.commands.api_keys import token_hash
 from services.config import Settings
 from services.samples import seed001_expected
 from services.samples.documents import demo_events
-from tests.helpers import consume_all, settings_env
+from tests.helpers import consume_all, settings_env, wait_until
+from tests.integration.console_client import sign_in
 from tests.servers import drop_schema, with_query_params
 
 #: (run, org, period, transactions, entries): eligible lines of demo_events() per org and
@@ -124,11 +130,16 @@ async def test_demo_runs_the_whole_pipeline_and_reports_exact_counts(
                    if m["event_type"] == "journal_entry.created"}
         assert created == {e["number"]: e for e in entries}
 
+        assert result["console"]["url"] == (
+            f"http://{settings.http_host}:{settings.http_port}/console/")
         conn = await asyncpg.connect(with_query_params(pg_url, search_path=schema))
         try:
             assert await conn.fetchval("SELECT count(*) FROM journal_entries") == ENTRIES
             assert await conn.fetchval(
                 "SELECT count(*) FROM outbox WHERE sent_at IS NULL") == 0
+            assert await conn.fetchval(  # the key printed is a viewer key of this data
+                "SELECT role FROM api_keys WHERE token_hash = $1 AND revoked_at IS NULL",
+                token_hash(result["console"]["viewer_key"])) == "viewer"
         finally:
             await conn.close()
     finally:
@@ -142,6 +153,46 @@ async def test_without_keep_the_demo_leaves_no_schema_behind(
     assert len(result["entries"]) == ENTRIES and not result["kept"]
     conn = await asyncpg.connect(pg_url)
     try:
+        assert not await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", result["schema"])
+    finally:
+        await conn.close()
+
+
+async def test_demo_serve_keeps_the_console_up_on_its_data_until_interrupted(
+    settings: Settings, pg_url: str, tmp_path: Path
+) -> None:
+    out, err = tmp_path / "stdout", tmp_path / "stderr"  # files: the JSON is large
+    with out.open("wb") as stdout, err.open("wb") as stderr:
+        demo = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "services.cli", "demo", "--json", "--serve",
+            env={**os.environ, **settings_env(settings)}, stdout=stdout, stderr=stderr)
+    try:
+        base = f"http://{settings.http_host}:{settings.http_port}"
+        async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+            async def up() -> bool:
+                assert demo.returncode is None, err.read_text()
+                try:
+                    return (await client.get("/healthz")).status_code == 200
+                except httpx.TransportError:
+                    return False
+
+            await wait_until(up, timeout=120, interval=0.2, message="the demo's console")
+            result = json.loads(out.read_text())  # printed before serving
+            assert result["console"]["url"] == f"{base}/console/" and result["serving"]
+            signed = await sign_in(client, result["console"]["viewer_key"])
+            assert signed.status_code == 303, signed.text
+            periods = await client.get("/console/periods")
+            assert periods.status_code == 200
+            assert periods.text.count(">Apr-2024</a>") == 3  # US, EU and unlabeled
+        demo.send_signal(signal.SIGINT)
+        assert await asyncio.wait_for(demo.wait(), timeout=60) == 0, err.read_text()
+    finally:
+        if demo.returncode is None:
+            demo.kill()
+            await demo.wait()
+    conn = await asyncpg.connect(pg_url)
+    try:  # without --keep, its schema is gone once it stops
         assert not await conn.fetchval(
             "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", result["schema"])
     finally:

@@ -18,12 +18,14 @@ from fastapi.routing import iter_route_contexts
 
 from projections import api_keys
 from services.api.app import create_app
+from services.api.auth import is_console_path
 from services.api.server import run_api
 from services.commands.api_keys import create_api_key, revoke_api_key
 from services.config import Settings
 from services.embedded import free_port
 from services.store.pool import create_pool
 from tests.helpers import wait_until
+from tests.integration.console_client import console, csrf_tokens, origin
 from tests.integration.db import rows
 from tests.integration.http_api import bearer, metric_values, serving
 
@@ -51,7 +53,7 @@ def refusal(answer: httpx.Response) -> tuple[int, str]:
 async def test_every_route_needs_a_key_and_a_viewer_may_only_read(
     settings: Settings, pool: asyncpg.Pool
 ) -> None:
-    routes = every_route(settings, pool)
+    routes = [r for r in every_route(settings, pool) if not is_console_path(r[1])]
     assert {("GET", "/docs"), ("GET", "/openapi.json"), ("POST", "/v1/journal-runs"),
             ("PUT", f"/v1/journal-entries/{PLACEHOLDER}/cancel"), ("GET", "/metrics"),
             ("DELETE", f"/v1/journal-runs/{PLACEHOLDER}"),
@@ -91,6 +93,59 @@ async def test_every_route_needs_a_key_and_a_viewer_may_only_read(
         lower = {"Authorization": operator["Authorization"].replace("Bearer", "bearer")}
         answer = await client.get(f"/v1/journal-runs/{PLACEHOLDER}", headers=lower)
         assert refusal(answer) == (404, "journal_run_not_found")
+
+
+#: The console's anonymous routes: the sign-in form (its POST checks its own token).
+CONSOLE_ANONYMOUS = {"/console/login"}
+LOGOUT = ("POST", "/console/logout")
+
+
+async def test_every_console_route_needs_a_session_and_a_viewer_may_only_read(
+    settings: Settings, pool: asyncpg.Pool
+) -> None:
+    """The console authenticates by its session cookie, not a bearer token: without one a
+    page redirects to the sign-in form and a post is 401; a viewer's post is 403; an
+    operator's post without a form token is 403 too, with one it reaches the handler."""
+    routes = [r for r in every_route(settings, pool) if is_console_path(r[1])]
+    assert {("GET", "/console/"), ("GET", "/console/login"), ("POST", "/console/login"),
+            ("POST", f"/console/periods/{PLACEHOLDER}/{PLACEHOLDER}"),
+            ("GET", f"/console/entries/{PLACEHOLDER}/transaction-details.csv"),
+            ("POST", "/console/runs/preview"), ("POST", "/console/dlq/replay"),
+            LOGOUT} <= set(routes)
+    async with console(settings, pool, "viewer", "operator") as (viewer, operator):
+        bearer_only = {"Authorization": f"Bearer {operator.token}"}
+        anonymous = httpx.AsyncClient(base_url=viewer.client.base_url, headers=bearer_only)
+        try:
+            for method, path in routes:
+                where = (method, path)
+                answer = await anonymous.request(method, path)
+                if path in CONSOLE_ANONYMOUS:
+                    assert answer.status_code == (200 if method == "GET" else 403), where
+                elif method == "GET":
+                    assert answer.status_code == 303, where
+                    assert answer.headers["location"].startswith("/console/login?next="), where
+                else:
+                    assert answer.status_code == 401, where
+                if path in CONSOLE_ANONYMOUS or where == LOGOUT:
+                    continue
+                as_viewer = await viewer.client.request(method, path)
+                as_operator = await operator.client.request(method, path)
+                if method == "GET":
+                    assert as_viewer.status_code not in (303, 401, 403), where
+                    assert as_operator.status_code not in (303, 401, 403), where
+                    continue
+                page = await viewer.client.get("/console/")
+                with_token = {"csrf_token": csrf_tokens(page.text)[0]}
+                here = {"Origin": origin(viewer.client)}
+                as_viewer = await viewer.client.post(path, data=with_token, headers=here)
+                assert as_viewer.status_code == 403, where
+                assert as_operator.status_code == 403, where  # no form token
+                page = await operator.client.get("/console/")
+                answer = await operator.client.post(
+                    path, data={"csrf_token": csrf_tokens(page.text)[0]}, headers=here)
+                assert answer.status_code not in (401, 403), (where, answer.text)
+        finally:
+            await anonymous.aclose()
 
 
 async def test_metrics_are_anonymous_only_when_made_public(
