@@ -128,6 +128,7 @@ async def test_seed003_invoice_in_us_scope_adjustments_unlabeled_and_never_journ
         "transaction_count": 1,
         "status": "created",
         "transfer_status": "no",
+        "reverses": None,
     }
     # the invoice has left the pending set; the three adjustments are still unlabeled
     assert [r["transaction_type"] for r in await pending_report(pool, "US")] == []
