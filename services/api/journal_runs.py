@@ -22,6 +22,7 @@ from services.api.models import (
     JournalRunCreate,
     JournalRunCreated,
     JournalRunsPage,
+    ListedJournalRun,
     org_names,
 )
 from services.api.zuora import RUN_STATUS
@@ -109,8 +110,9 @@ async def list_runs(
         query = {k: v for k, v in filters.items() if v is not None} | {
             "page": page + 1, "pageSize": page_size}
         next_page = f"/v1/journal-runs?{urlencode(query)}"
-    return JournalRunsPage(journal_runs=[JournalRun.of(view) for view in found[:page_size]],
-                           next_page=next_page)
+    return JournalRunsPage(
+        journal_runs=[ListedJournalRun.of(view) for view in found[:page_size]],
+        next_page=next_page)
 
 
 @router.get("/{jr}", response_model=JournalRun, summary="Get a journal run")

@@ -158,12 +158,12 @@ def timestamp_or_none(at: datetime | None) -> str | None:
     return zuora.timestamp(at) if at is not None else None
 
 
-class JournalRun(Answer):
-    """Zuora's ``GetJournalRunResponse``; ledger-only: ``accountingPeriodName``,
-    ``journalEntryNumbers``, ``transactionCount``, ``transactionTypeIds``, who created it
-    and when (``createdBy``, ``createdOn``), and who last cancelled it and when
-    (``cancelledBy``, ``cancelledOn``; null if never, and a partial cancel leaves the run
-    Completed)."""
+class ListedJournalRun(ApiModel):
+    """A run as Zuora's ``GetJournalRunResponse`` has it (without ``success``); ledger-only:
+    ``accountingPeriodName``, ``journalEntryNumbers``, ``transactionCount``,
+    ``transactionTypeIds``, who created it and when (``createdBy``, ``createdOn``), and who
+    last cancelled it and when (``cancelledBy``, ``cancelledOn``; null if never, and a
+    partial cancel leaves the run Completed)."""
 
     number: RunNumber
     status: ZuoraRunStatus
@@ -214,6 +214,10 @@ class JournalRun(Answer):
         )
 
 
+class JournalRun(ListedJournalRun, Answer):
+    """Zuora's ``GetJournalRunResponse``."""
+
+
 class JournalRunCreated(JournalRun):
     """Zuora's ``CreateJournalRunResponse`` (``journalRunNumber``); the ledger completes
     the run before answering, so the run itself comes along."""
@@ -225,7 +229,7 @@ class JournalRunsPage(Answer):
     """Ledger-only (Zuora lists no runs), shaped as its other pages: ``journalRuns`` in
     number order and ``nextPage``."""
 
-    journal_runs: list[JournalRun]
+    journal_runs: list[ListedJournalRun]
     next_page: NextPage
 
 

@@ -256,8 +256,9 @@ async def test_refusals_answer_with_the_rule_status_and_code(
     assert (await ok(await api.get(entry)))["transferredToAccounting"] == "Processing"
     assert refusal(await api.put(f"{entry}/cancel")) == (409, "journal_entry_transferred")
     kept = await ok(await api.put("/v1/journal-runs/JR-00000001/cancel"))
-    assert unstamped(kept, OPERATOR, since) == {"success": True, "number": "JR-00000001", "cancelledEntries": [],
-                    "keptEntries": ["JE-00000001"], "status": "Completed"}
+    assert unstamped(kept, OPERATOR, since) == {
+        "success": True, "number": "JR-00000001", "cancelledEntries": [],
+        "keptEntries": ["JE-00000001"], "status": "Completed"}
 
     await ok(await api.put(f"{entry}/basic-information", json={"transferredToAccounting": "No"}))
     assert unstamped(await ok(await api.put(f"{entry}/cancel")), OPERATOR, since) == {

@@ -154,8 +154,9 @@ async def test_cancelling_a_run_without_transferred_entries_cancels_it(
     await cancel_entry(pool, "JE-00000001")
     since = datetime.now(UTC)
     answer = await cancel_run(pool, "JR-00000001")
-    assert unstamped(answer, os_user(), since) == {"number": "JR-00000001", "cancelled_entries": ["JE-00000002", "JE-00000003"],
-                      "kept_entries": [], "status": "cancelled"}
+    assert unstamped(answer, os_user(), since) == {
+        "number": "JR-00000001", "cancelled_entries": ["JE-00000002", "JE-00000003"],
+        "kept_entries": [], "status": "cancelled"}
     assert (await get_run(pool, "JR-00000001"))["status"] == "cancelled"
     assert await scalar(pool, "SELECT count(*) FROM journaled_transactions") == 0
     with pytest.raises(Conflict) as caught:
