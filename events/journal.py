@@ -15,7 +15,15 @@ from types import MappingProxyType
 from typing import Annotated, Any, Literal, Self
 from uuid import UUID, uuid4
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+    model_validator,
+)
 
 from events._fields import Amount, CurrencyCode, NonBlankStr, TransactionTypeId
 
@@ -48,8 +56,11 @@ def utc_timestamp(at: datetime) -> str:
 
 
 #: When a command was done (its ``at`` or ``created_at``).
-Timestamp = Annotated[AwareDatetime, PlainSerializer(utc_timestamp, return_type=str,
-                                                     when_used="json")]
+Timestamp = Annotated[
+    AwareDatetime,
+    PlainSerializer(utc_timestamp, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
 #: Who did it: the actor recorded in the command's metadata (an API key's name over HTTP,
 #: ``LEDGER_ACTOR`` or the OS user on the command line).
 Actor = Annotated[str, Field(min_length=1)]
