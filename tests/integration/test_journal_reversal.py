@@ -28,9 +28,11 @@ from services.journal.entries import (
 from services.journal.reversal import reverse_entry
 from services.journal.run import create_journal_run
 from services.journal.views import get_entry, get_entry_view, get_run, list_entries
+from services.operations.republish import republish
 from services.operations.verify import verify
 from services.rebuild import rebuild
 from services.store import log
+from tests.helpers import consume_all
 from tests.integration.audit import unstamped
 from tests.integration.billing import store_lines, txn
 from tests.integration.db import rows, scalar
@@ -296,3 +298,20 @@ async def test_events_recorded_before_who_and_when_fold_from_the_event_itself(
         "cancelled", recorded, None)
     report = await verify(settings.database_dsn())
     assert (report["ok"], report["violations"]) == (True, [])
+
+
+async def test_republishing_a_run_sends_its_reversals_too(
+    pool: asyncpg.Pool, settings: Settings
+) -> None:
+    await two_entries(pool)
+    await set_transfer_status(pool, "JE-00000001", "yes")
+    await reverse_entry(pool, "JE-00000001", MAY_10)
+    result = await republish(pool, settings, settings.topic_journal, run="JR-00000001")
+    assert settings.kafka_bootstrap
+    sent = await consume_all(settings.kafka_bootstrap, settings.topic_journal,
+                             result["republished"])
+    assert [(json.loads(r.value)["event_type"], json.loads(r.value)["data"]["number"])
+            for r in sent] == [
+        ("journal_entry.created", "JE-00000001"), ("journal_entry.created", "JE-00000002"),
+        ("journal_run.completed", "JR-00000001"), ("journal_entry.reversed", "JE-00000001"),
+        ("journal_entry.created", "JE-00000003")]
