@@ -4,6 +4,7 @@ and a rebuild see it."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import uuid
@@ -315,3 +316,21 @@ async def test_republishing_a_run_sends_its_reversals_too(
         ("journal_entry.created", "JE-00000001"), ("journal_entry.created", "JE-00000002"),
         ("journal_run.completed", "JR-00000001"), ("journal_entry.reversed", "JE-00000001"),
         ("journal_entry.created", "JE-00000003")]
+
+
+async def test_a_reversal_racing_a_run_on_its_scope_leaves_each_transaction_in_one_entry(
+    pool: asyncpg.Pool, settings: Settings
+) -> None:
+    await two_entries(pool)
+    await set_transfer_status(pool, "JE-00000001", "yes")
+    done, run = await asyncio.gather(reverse_entry(pool, "JE-00000001", MAY_10),
+                                     create_journal_run(pool, APRIL))
+    # the scope lock orders them: the run takes the three released transactions or none
+    assert run["transaction_count"] in (0, 3)
+    assert done.reversed.released_transaction_count == 3
+    expected = 3 - run["transaction_count"]
+    assert await scalar(pool, "SELECT count(*) FROM unjournaled_transactions") == expected
+    numbers = {done.entry.number, *run["journal_entry_numbers"]}
+    assert sorted(numbers) == [f"JE-{n:08d}" for n in range(3, 3 + len(numbers))]
+    report = await verify(settings.database_dsn())
+    assert (report["ok"], report["violations"]) == (True, [])
