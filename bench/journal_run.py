@@ -17,10 +17,15 @@ Measured:
 (b) the bare SQL floor on an identical copy: one GROUP BY into entry lines plus one INSERT
     marking the rows journaled, in one transaction;
 (c) on a third dataset whose N transactions make one entry: the run, then
-    ``services.journal.entries.export_entry_csv`` of that entry to a file, with peak RSS.
+    ``services.journal.entries.export_entry_csv`` of that entry to a file, with peak RSS;
+(d) on the same dataset, that entry transferred and reversed
+    (``services.journal.reversal.reverse_entry``: its N memberships released), against its
+    floor: one INSERT ... SELECT of its N members into ``journaled_transactions`` (rolled
+    back).
 With ``--explain`` (or when run/floor > 2), run (a) is cancelled and repeated under
 ``auto_explain`` (ANALYZE, BUFFERS) and the slowest statements' plans are written beside the
-JSON results in ``bench/results/``. Targets: run <= 2x floor, run < 20 s, RSS < 300 MB.
+JSON results in ``bench/results/``. Targets: run <= 2x floor, run < 20 s, RSS < 300 MB;
+reversal <= 2x its floor.
 """
 
 from __future__ import annotations
@@ -55,7 +60,8 @@ from services.commands.orgs import create_org
 from services.commands.periods import create_period
 from services.commands.settings import set_settings
 from services.ingest.classify import stream_of
-from services.journal.entries import cancel_run, export_entry_csv
+from services.journal.entries import cancel_run, export_entry_csv, set_transfer_status
+from services.journal.reversal import reverse_entry
 from services.journal.run import create_journal_run
 from services.samples import to_lines
 from services.samples.documents import BENCH_TYPES, bench_documents, single_group_documents
@@ -95,6 +101,13 @@ JOIN unnest($1::text[], $2::text[]) AS t(type, required_status)
 WHERE p.exclusion_reason IS NULL
   AND NOT EXISTS (SELECT 1 FROM journaled_transactions j WHERE j.type = p.type AND j.id = p.id)
   AND p.date BETWEEN $3 AND $4 AND p.org = $5
+"""
+
+
+#: The reversal's floor: marking its members journaled again, in one statement.
+REVERSAL_FLOOR = """
+INSERT INTO journaled_transactions (type, id, journal_entry)
+SELECT p.type, p.id, 'JE-FLOOR' FROM unjournaled_transactions p
 """
 
 
@@ -204,6 +217,20 @@ async def floor(url: str) -> dict[str, Any]:
         await conn.close()
 
 
+async def reversal_floor(pool: asyncpg.Pool) -> dict[str, Any]:
+    """One INSERT ... SELECT of the released members, in a transaction rolled back."""
+    async with pool.acquire() as conn:
+        transaction = conn.transaction()
+        await transaction.start()
+        try:
+            started = time.perf_counter()
+            inserted = await conn.execute(REVERSAL_FLOOR)
+            seconds = time.perf_counter() - started
+        finally:
+            await transaction.rollback()
+    return {"reversal_floor_s": seconds, "reversal_floor_transactions": int(inserted.split()[-1])}
+
+
 async def export(pool: asyncpg.Pool, number: str, path: Path) -> int:
     with path.open("wb") as handle:
         async def write(chunk: bytes) -> None:
@@ -274,9 +301,18 @@ async def measure(urls: dict[str, str], explain: bool, stamp: str) -> dict[str, 
         out["export_transactions"] = exported
         out["export_bytes"] = path.stat().st_size
         path.unlink()
+        await set_transfer_status(pool, number, "yes")
+        await pool.execute("VACUUM ANALYZE journaled_transactions")
+        reversal, out["reversal_s"], out["reversal_rss_mb"] = await timed(
+            lambda: reverse_entry(pool, number, APRIL[1]))
+        out["reversal_transactions"] = reversal.reversed.released_transaction_count
+        out |= await reversal_floor(pool)
     finally:
         await pool.close()
     console.print(f"  (c) one-entry run {out['single_run_s']:.2f}s, export {out['export_s']:.2f}s")
+    console.print(f"  (d) reversal {out['reversal_s']:.2f}s, floor "
+                  f"{out['reversal_floor_s']:.2f}s")
+    out["reversal_ratio"] = out["reversal_s"] / out["reversal_floor_s"]
     out["ratio"] = out["run_s"] / out["floor_s"]
     if explain or out["ratio"] > TARGET_RATIO:
         console.print("  profiling the run under auto_explain ...")
@@ -315,6 +351,12 @@ def report(result: dict[str, Any]) -> None:
         result["single_run_rss_mb"])
     row("(c) CSV export of that entry", result["export_s"],
         result["export_transactions"], result["export_rss_mb"])
+    reversal_ok = result["reversal_ratio"] <= TARGET_RATIO
+    row("(d) reversal of that entry", result["reversal_s"], result["reversal_transactions"],
+        result["reversal_rss_mb"],
+        f"[{'green' if reversal_ok else 'red'}]{result['reversal_ratio']:.2f}x[/]")
+    row("(d) floor (INSERT ... SELECT of its members)", result["reversal_floor_s"],
+        result["reversal_floor_transactions"], None, "1.00x")
     console.print(t)
     for s in result.get("slowest_statements", []):
         console.print(f"  {s['ms']:>9.0f} ms  {s['statement']}")

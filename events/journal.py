@@ -1,4 +1,4 @@
-"""Outbound journal events (CONTRACT.md §2, topic ``ledger.journal-entries``).
+"""Outbound journal events (docs/contract.md §2, topic ``ledger.journal-entries``).
 
 GL consumers and the CLI's ``--json`` output depend on these exact field names, so they are
 models rather than dicts built where the events are emitted. A summary journal entry checks
@@ -15,7 +15,15 @@ from types import MappingProxyType
 from typing import Annotated, Any, Literal, Self
 from uuid import UUID, uuid4
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+    model_validator,
+)
 
 from events._fields import Amount, CurrencyCode, NonBlankStr, TransactionTypeId
 
@@ -24,19 +32,38 @@ __all__ = [
     "JournalEntryCancelled",
     "JournalEntryCreated",
     "JournalEntryLine",
+    "JournalEntryReversed",
     "JournalEntryTransferStatusChanged",
     "JournalRunCancelled",
     "JournalRunCompleted",
     "JournalRunTarget",
     "outbound_envelope",
+    "utc_timestamp",
 ]
 
 RunStatus = Literal["pending", "processing", "completed", "error", "cancelled"]
-EntryStatus = Literal["created", "cancelled"]
+EntryStatus = Literal["created", "cancelled", "reversed"]
 TransferStatus = Literal["no", "processing", "yes", "error", "ignore"]
 RunNumber = Annotated[str, Field(pattern=r"^JR-[0-9]{8,}$")]
 EntryNumber = Annotated[str, Field(pattern=r"^JE-[0-9]{8,}$")]
 Count = Annotated[int, Field(ge=0)]
+
+
+def utc_timestamp(at: datetime) -> str:
+    """RFC 3339 in UTC with microseconds, ``2024-05-01T09:30:00.000000Z``: one spelling for a
+    command's time, whether written when the command runs or read back from a projection."""
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+#: When a command was done (its ``at`` or ``created_at``).
+Timestamp = Annotated[
+    AwareDatetime,
+    PlainSerializer(utc_timestamp, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+#: Who did it: the actor recorded in the command's metadata (an API key's name over HTTP,
+#: ``LEDGER_ACTOR`` or the OS user on the command line).
+Actor = Annotated[str, Field(min_length=1)]
 
 _OUTBOUND = ConfigDict(frozen=True, extra="forbid")
 
@@ -64,6 +91,9 @@ class JournalRunCompleted(BaseModel):
     status: RunStatus
     journal_entry_numbers: list[EntryNumber]
     transaction_count: Count
+    created_at: Timestamp
+    created_by: Actor | None = Field(
+        description="Null only for a run recorded before actors were recorded.")
 
 
 class JournalEntryLine(BaseModel):
@@ -95,6 +125,8 @@ class JournalEntryCreated(BaseModel):
     transaction_count: Count
     status: EntryStatus
     transfer_status: TransferStatus
+    reverses: EntryNumber | None = Field(
+        default=None, description="The entry this one reverses; null for an entry of a run.")
 
     @model_validator(mode="after")
     def _balances(self) -> Self:
@@ -120,16 +152,34 @@ class JournalEntryCancelled(BaseModel):
     number: EntryNumber
     journal_run: RunNumber
     released_transaction_count: Count
+    at: Timestamp
+    by: Actor | None
+
+
+class JournalEntryReversed(BaseModel):
+    """``journal_entry.reversed``: an entry already in the GL is offset by a new entry
+    (``reversed_by``, published next as ``journal_entry.created``); its transactions are
+    pending again."""
+
+    model_config = _OUTBOUND
+
+    number: EntryNumber
+    reversed_by: EntryNumber
+    released_transaction_count: Count
+    at: Timestamp
+    by: Actor | None
 
 
 class JournalRunCancelled(BaseModel):
-    """``journal_run.cancelled``; ``kept_entries`` were transferred and stay (partial)."""
+    """``journal_run.cancelled``; ``kept_entries`` stay: transferred ones, and reversals."""
 
     model_config = _OUTBOUND
 
     number: RunNumber
     cancelled_entries: list[EntryNumber]
     kept_entries: list[EntryNumber]
+    at: Timestamp
+    by: Actor | None
 
 
 class JournalEntryTransferStatusChanged(BaseModel):
@@ -142,6 +192,8 @@ class JournalEntryTransferStatusChanged(BaseModel):
     number: EntryNumber
     from_: TransferStatus = Field(alias="from")
     to: TransferStatus
+    at: Timestamp | None = Field(description="Null when nothing changed (nothing recorded).")
+    by: Actor | None
 
 
 OUTBOUND_EVENT_TYPES: Mapping[str, type[BaseModel]] = MappingProxyType(
@@ -149,6 +201,7 @@ OUTBOUND_EVENT_TYPES: Mapping[str, type[BaseModel]] = MappingProxyType(
         "journal_run.completed": JournalRunCompleted,
         "journal_entry.created": JournalEntryCreated,
         "journal_entry.cancelled": JournalEntryCancelled,
+        "journal_entry.reversed": JournalEntryReversed,
         "journal_run.cancelled": JournalRunCancelled,
         "journal_entry.transfer_status_changed": JournalEntryTransferStatusChanged,
     }
@@ -163,7 +216,7 @@ def outbound_envelope(
     event_id: UUID | None = None,
     occurred_at: datetime | None = None,
 ) -> dict[str, Any]:
-    """The CONTRACT.md §2 envelope of an outbound event, ready for ``json.dumps``.
+    """The docs/contract.md §2 envelope of an outbound event, ready for ``json.dumps``.
 
     ``data`` may be the model or a mapping that validates as it. ``org`` is written as
     given (None stays null); choosing the Kafka key (``unlabeled``) is the publisher's job.

@@ -1,13 +1,21 @@
 """Projections of journal runs: ``journal_runs``, ``journal_entries``, ``journal_entry_lines``.
 
-- ``journal_run.completed`` adds the run (executed when that event was recorded);
+- ``journal_run.completed`` adds the run (executed when that event was recorded), with who
+  created it and when;
 - ``journal_entry.created`` adds the entry and its lines (its transactions are marked by
-  the pending projection);
-- ``journal_entry.cancelled`` sets the entry cancelled (its transactions are released by
-  the pending projection);
-- ``journal_run.cancelled`` sets the run cancelled, unless it kept transferred entries;
+  the pending projection); a reversal names the entry it ``reverses``;
+- ``journal_entry.cancelled`` sets the entry cancelled, with when and by whom (its
+  transactions are released by the pending projection);
+- ``journal_entry.reversed`` sets the entry reversed, names its reversal, records when and
+  by whom, and adds the reversal to its run's entries (its transactions are released by the
+  pending projection);
+- ``journal_run.cancelled`` records when and by whom, and sets the run cancelled unless it
+  kept entries;
 - ``journal_entry.transfer_status_changed`` sets the entry's transfer status and, while it
-  is yes, when and by whom (the event's actor) it was set so.
+  is yes, when and by whom it was set so.
+
+Who and when come from the event's data (``created_at``/``created_by``, ``at``/``by``); an
+event recorded before the data carried them gives its recorded_at and its metadata's actor.
 """
 
 from __future__ import annotations
@@ -26,14 +34,15 @@ REBUILD_WITHOUT: tuple[str, ...] = ()
 _RUN = """
 INSERT INTO journal_runs (number, scope, target_period, start_date, end_date,
                           journal_entry_date, transaction_types, status, transaction_count,
-                          entry_numbers, event_position, executed_at)
+                          entry_numbers, event_position, executed_at, created_at, created_by)
 SELECT d ->> 'number', coalesce(d ->> 'org', ''), d -> 'target' ->> 'period',
        (d -> 'target' ->> 'start_date')::date, (d -> 'target' ->> 'end_date')::date,
        (d ->> 'journal_entry_date')::date,
        ARRAY(SELECT jsonb_array_elements_text(d -> 'transaction_types')),
        d ->> 'status', (d ->> 'transaction_count')::bigint,
        ARRAY(SELECT jsonb_array_elements_text(d -> 'journal_entry_numbers')), e.position,
-       e.recorded_at
+       e.recorded_at, coalesce((d ->> 'created_at')::timestamptz, e.recorded_at),
+       coalesce(d ->> 'created_by', e.metadata ->> 'actor')
 FROM events e, LATERAL (SELECT e.payload -> 'data') AS x(d)
 WHERE e.position = ANY($1)
 """
@@ -42,13 +51,13 @@ _ENTRY = """
 INSERT INTO journal_entries (number, journal_run, scope, accounting_period,
                              journal_entry_date, transaction_type, currency, debit_account,
                              segments, total_debit, total_credit, transaction_count, status,
-                             transfer_status, event_position)
+                             transfer_status, event_position, reverses)
 SELECT d ->> 'number', d ->> 'journal_run', coalesce(d ->> 'org', ''),
        d ->> 'accounting_period', (d ->> 'journal_entry_date')::date,
        d ->> 'transaction_type', d ->> 'currency', e.payload -> 'internal' ->> 'debit_account',
        d -> 'segments', (d ->> 'total_debit')::numeric, (d ->> 'total_credit')::numeric,
        (d ->> 'transaction_count')::bigint, d ->> 'status', d ->> 'transfer_status',
-       e.position
+       e.position, d ->> 'reverses'
 FROM events e, LATERAL (SELECT e.payload -> 'data') AS x(d)
 WHERE e.position = ANY($1)
 """
@@ -62,27 +71,56 @@ CROSS JOIN LATERAL jsonb_to_recordset(e.payload -> 'data' -> 'lines')
 WHERE e.position = ANY($1)
 """
 
-_ENTRY_CANCELLED = """
-UPDATE journal_entries j SET status = 'cancelled'
+#: Who and when of a command event, from its data or else from the event itself.
+_AT = "coalesce((e.payload -> 'data' ->> 'at')::timestamptz, e.recorded_at)"
+_BY = "coalesce(e.payload -> 'data' ->> 'by', e.metadata ->> 'actor')"
+
+_ENTRY_CANCELLED = f"""
+UPDATE journal_entries j SET status = 'cancelled', cancelled_at = {_AT}, cancelled_by = {_BY}
 FROM events e WHERE e.position = ANY($1) AND j.number = e.payload -> 'data' ->> 'number'
 """
 
-_RUN_CANCELLED = """
-UPDATE journal_runs r SET status = 'cancelled'
-FROM events e
-WHERE e.position = ANY($1) AND r.number = e.payload -> 'data' ->> 'number'
-  AND jsonb_array_length(e.payload -> 'data' -> 'kept_entries') = 0
+#: The reversal joins its run's entries, after those the run made (in number order when one
+#: segment holds several reversals of a run).
+_ENTRY_REVERSED = f"""
+WITH reversed AS (
+    UPDATE journal_entries j
+    SET status = 'reversed', reversal_entry = e.payload -> 'data' ->> 'reversed_by',
+        reversed_at = {_AT}, reversed_by = {_BY}
+    FROM events e WHERE e.position = ANY($1) AND j.number = e.payload -> 'data' ->> 'number'
+    RETURNING j.journal_run, j.reversal_entry
+)
+UPDATE journal_runs r SET entry_numbers = r.entry_numbers || added.numbers
+FROM (SELECT journal_run, array_agg(reversal_entry ORDER BY reversal_entry) AS numbers
+      FROM reversed GROUP BY journal_run) AS added
+WHERE r.number = added.journal_run
 """
 
-_TRANSFER = """
+#: A run whose cancel kept entries stays as it was; the latest cancel says when and by whom.
+_RUN_CANCELLED = f"""
+UPDATE journal_runs r
+SET status = CASE WHEN latest.kept = 0 THEN 'cancelled' ELSE r.status END,
+    cancelled_at = latest.at, cancelled_by = latest.actor
+FROM (
+    SELECT DISTINCT ON (e.payload -> 'data' ->> 'number')
+           e.payload -> 'data' ->> 'number' AS number,
+           jsonb_array_length(e.payload -> 'data' -> 'kept_entries') AS kept,
+           {_AT} AS at, {_BY} AS actor
+    FROM events e WHERE e.position = ANY($1)
+    ORDER BY e.payload -> 'data' ->> 'number', e.position DESC
+) AS latest
+WHERE r.number = latest.number
+"""
+
+_TRANSFER = f"""
 UPDATE journal_entries j
 SET transfer_status = latest.status,
-    transferred_at = CASE WHEN latest.status = 'yes' THEN latest.recorded_at END,
+    transferred_at = CASE WHEN latest.status = 'yes' THEN latest.at END,
     transferred_by = CASE WHEN latest.status = 'yes' THEN latest.actor END
 FROM (
     SELECT DISTINCT ON (e.payload -> 'data' ->> 'number')
            e.payload -> 'data' ->> 'number' AS number, e.payload -> 'data' ->> 'to' AS status,
-           e.recorded_at, e.metadata ->> 'actor' AS actor
+           {_AT} AS at, {_BY} AS actor
     FROM events e WHERE e.position = ANY($1)
     ORDER BY e.payload -> 'data' ->> 'number', e.position DESC
 ) AS latest
@@ -99,6 +137,7 @@ HANDLERS = {
     "journal_run.completed": statement(_RUN),
     "journal_entry.created": _entries,
     "journal_entry.cancelled": statement(_ENTRY_CANCELLED),
+    "journal_entry.reversed": statement(_ENTRY_REVERSED),
     "journal_run.cancelled": statement(_RUN_CANCELLED),
     "journal_entry.transfer_status_changed": statement(_TRANSFER),
 }

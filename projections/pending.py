@@ -9,8 +9,9 @@ How a stored event changes it:
   the latest change of a transaction wins;
 - ``journal_entry.created`` records the transactions it lists as journaled in that entry
   (table ``journaled_transactions``);
-- ``journal_entry.cancelled`` deletes those records, releasing the transactions for the
-  next run.
+- ``journal_entry.cancelled`` and ``journal_entry.reversed`` delete those records,
+  releasing the transactions for the next run (a reversal entry lists no transactions: it
+  holds none).
 
 The same two statements run inline (the positions just appended) and in a rebuild (a range
 of positions), so the two paths cannot drift apart.
@@ -119,6 +120,7 @@ WHERE e.position = ANY($1) AND j.journal_entry = e.payload -> 'data' ->> 'number
 JOURNAL_HANDLERS = {
     "journal_entry.created": statement(MARK_JOURNALED),
     "journal_entry.cancelled": statement(RELEASE),
+    "journal_entry.reversed": statement(RELEASE),
 }
 
 

@@ -47,6 +47,7 @@ __all__ = [
     "INGEST_UNSTORABLE",
     "JOURNAL_ENTRIES_CANCELLED",
     "JOURNAL_ENTRIES_CREATED",
+    "JOURNAL_ENTRIES_REVERSED",
     "JOURNAL_RUN_SECONDS",
     "JOURNAL_RUN_TRANSACTIONS",
     "MESSAGES_REJECTED",
@@ -147,6 +148,10 @@ JOURNAL_ENTRIES_CREATED = Counter(
 JOURNAL_ENTRIES_CANCELLED = Counter(
     "ledger_journal_entries_cancelled",
     "Summary journal entries cancelled (one by one, or by cancelling their run).",
+)
+JOURNAL_ENTRIES_REVERSED = Counter(
+    "ledger_journal_entries_reversed",
+    "Summary journal entries reversed (each offset by a new entry; transactions released).",
 )
 
 STORE_GAUGES_REFRESH_FAILURES = Counter(

@@ -1,13 +1,13 @@
 """``/v1/journal-entries``: read, page through a run's, cancel, record transfer status (as
-Zuora's Summary Journal Entries operations), download transaction detail (ledger-only), and
-refuse to delete."""
+Zuora's Summary Journal Entries operations), reverse and download transaction detail
+(ledger-only), and refuse to delete."""
 
 from __future__ import annotations
 
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Body, Query
 from fastapi.responses import Response
 
 from services.api.csv_stream import csv_response
@@ -20,12 +20,14 @@ from services.api.models import (
     JournalEntry,
     JournalEntryAnswer,
     JournalEntryCancellation,
+    JournalEntryReversal,
     TransferStatusChange,
 )
 from services.api.zuora import TRANSFER_STATUS
 from services.errors import Conflict, RejectedInput
 from services.journal import entries as entry_commands
 from services.journal import views
+from services.journal.reversal import reverse_entry
 
 router = APIRouter(prefix="/v1/journal-entries", tags=["Journal entries"],
                    responses=ERROR_RESPONSES)
@@ -72,6 +74,21 @@ async def cancel_entry(je: str, pool: Pool) -> JournalEntryCancellation:
     return JournalEntryCancellation.model_validate(await entry_commands.cancel_entry(pool, je))
 
 
+@router.post("/{je}/reverse", response_model=JournalEntryAnswer,
+             summary="Reverse a transferred journal entry (ledger-only)")
+async def reverse(
+    je: str, pool: Pool, body: Annotated[JournalEntryReversal | None, Body()] = None
+) -> JournalEntryAnswer:
+    """Offset an entry already in the GL (transferredToAccounting Yes) by a new entry of
+    the same run with every item on the other side, dated ``reversalDate`` (default today);
+    the entry's transactions go back to pending. Answers with the new entry. Refused: 409
+    ``entry_not_transferred`` (cancel it instead), 409 when it is cancelled, already
+    reversed or itself a reversal, 400 when the date falls in a closed period
+    (``reversal_period_closed``) or in no dated period."""
+    reversal = await reverse_entry(pool, je, body.reversal_date if body else None)
+    return JournalEntryAnswer.of(await views.get_entry_view(pool, reversal.entry.number))
+
+
 @router.put("/{je}/basic-information", response_model=TransferStatusChange,
             summary="Update the transfer status of a journal entry")
 async def update_basic_information(
@@ -96,7 +113,8 @@ async def update_basic_information(
     status = body.transferred_to_accounting.strip().lower()
     changed = await entry_commands.set_transfer_status(pool, je, status)
     return TransferStatusChange(number=changed["number"],
-                                transferred_to_accounting=TRANSFER_STATUS[changed["to"]])
+                                transferred_to_accounting=TRANSFER_STATUS[changed["to"]],
+                                at=changed["at"], by=changed["by"])
 
 
 @router.delete("/{je}", status_code=409, response_model=ErrorAnswer,

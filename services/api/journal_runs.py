@@ -1,5 +1,5 @@
 """``/v1/journal-runs``: create, read, cancel (and refuse to delete) journal runs, as Zuora's
-Journal Runs operations.
+Journal Runs operations, and list them (ledger-only: Zuora has no list of runs).
 
 Every rule is the command handlers': the body is only translated into the
 ``JournalRunRequest`` the CLI builds too.
@@ -8,8 +8,9 @@ Every rule is the command handlers': the body is only translated into the
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Header, Response
+from fastapi import APIRouter, Header, Query, Response
 
 from events.journal_rules import JournalRunRequest
 from services.api.deps import Pool, one_org
@@ -20,6 +21,8 @@ from services.api.models import (
     JournalRunCancellation,
     JournalRunCreate,
     JournalRunCreated,
+    JournalRunsPage,
+    ListedJournalRun,
     org_names,
 )
 from services.api.zuora import RUN_STATUS
@@ -33,6 +36,10 @@ router = APIRouter(prefix="/v1/journal-runs", tags=["Journal runs"], responses=E
 
 #: Set on the answer to a retried request: the run is the one the key's first request made.
 REPLAYED_HEADER = "Idempotent-Replayed"
+
+#: The run list's page size: default and maximum.
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = 100
 
 
 def run_request(body: JournalRunCreate) -> JournalRunRequest:
@@ -77,6 +84,37 @@ async def create_run(
                                 journal_run_number=number)
 
 
+@router.get("", response_model=JournalRunsPage, summary="List journal runs (ledger-only)")
+async def list_runs(
+    pool: Pool,
+    org_name: Annotated[str | None, Query(
+        alias="orgName", description="Only this org's runs.")] = None,
+    accounting_period_name: Annotated[str | None, Query(
+        alias="accountingPeriodName", description="Only runs targeting this period.")] = None,
+    status: Annotated[str | None, Query(
+        description="Only runs in this status (Completed, Cancelled, ...; any case).")] = None,
+    page: Annotated[int, Query(ge=1)] = 1,
+    page_size: Annotated[int, Query(alias="pageSize", ge=1, le=MAX_PAGE_SIZE)] = (
+        DEFAULT_PAGE_SIZE),
+) -> JournalRunsPage:
+    """Runs in number order, ``pageSize`` at a time; ``nextPage`` is the path of the next
+    page (with the same filters), absent on the last."""
+    found = await views.list_run_views(
+        pool, org=org_name, period=accounting_period_name,
+        status=status.strip().lower() if status is not None else None,
+        limit=page_size + 1, offset=(page - 1) * page_size)
+    next_page = None
+    if len(found) > page_size:
+        filters = {"orgName": org_name, "accountingPeriodName": accounting_period_name,
+                   "status": status}
+        query = {k: v for k, v in filters.items() if v is not None} | {
+            "page": page + 1, "pageSize": page_size}
+        next_page = f"/v1/journal-runs?{urlencode(query)}"
+    return JournalRunsPage(
+        journal_runs=[ListedJournalRun.of(view) for view in found[:page_size]],
+        next_page=next_page)
+
+
 @router.get("/{jr}", response_model=JournalRun, summary="Get a journal run")
 async def get_run(jr: str, pool: Pool) -> JournalRun:
     return JournalRun.of(await views.get_run_view(pool, jr))
@@ -91,7 +129,7 @@ async def cancel_run(jr: str, pool: Pool) -> JournalRunCancellation:
     return JournalRunCancellation(
         number=cancelled["number"], status=RUN_STATUS[cancelled["status"]],
         cancelled_entries=cancelled["cancelled_entries"],
-        kept_entries=cancelled["kept_entries"],
+        kept_entries=cancelled["kept_entries"], at=cancelled["at"], by=cancelled["by"],
     )
 
 

@@ -15,6 +15,7 @@ the ledger would ignore must not look accepted).
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -49,6 +50,10 @@ class Answer(ApiModel):
     """Every successful answer says so (Zuora's ``CommonResponse``)."""
 
     success: bool = True
+
+
+AT = "When it was done, as its event records it: RFC 3339 UTC (2024-05-01T09:30:00.000000Z)."
+BY = "Who did it: the actor its event records (an API key's name, LEDGER_ACTOR or the OS user)."
 
 
 def _absent_when_none(value: object) -> bool:
@@ -149,9 +154,16 @@ class JournalRunTransactionType(ApiModel):
     type: str = Field(description="Zuora's display name of the transaction type.")
 
 
-class JournalRun(Answer):
-    """Zuora's ``GetJournalRunResponse``; ledger-only: ``accountingPeriodName``,
-    ``journalEntryNumbers``, ``transactionCount``, ``transactionTypeIds``."""
+def timestamp_or_none(at: datetime | None) -> str | None:
+    return zuora.timestamp(at) if at is not None else None
+
+
+class ListedJournalRun(ApiModel):
+    """A run as Zuora's ``GetJournalRunResponse`` has it (without ``success``); ledger-only:
+    ``accountingPeriodName``, ``journalEntryNumbers``, ``transactionCount``,
+    ``transactionTypeIds``, who created it and when (``createdBy``, ``createdOn``), and who
+    last cancelled it and when (``cancelledBy``, ``cancelledOn``; null if never, and a
+    partial cancel leaves the run Completed)."""
 
     number: RunNumber
     status: ZuoraRunStatus
@@ -169,6 +181,11 @@ class JournalRun(Answer):
     journal_entry_numbers: list[EntryNumber]
     transaction_count: int
     transaction_type_ids: list[TransactionTypeId]
+    created_by: str | None = Field(description="The actor who ran it (an API key's name, "
+                                               "LEDGER_ACTOR or the OS user).")
+    created_on: str = Field(description="When it was run, yyyy-mm-dd hh:mm:ss UTC.")
+    cancelled_by: str | None
+    cancelled_on: str | None
 
     @classmethod
     def of(cls, view: RunView, **more: Any) -> Self:
@@ -189,8 +206,16 @@ class JournalRun(Answer):
             journal_entry_numbers=run.journal_entry_numbers,
             transaction_count=run.transaction_count,
             transaction_type_ids=run.transaction_types,
+            created_by=run.created_by,
+            created_on=zuora.timestamp(run.created_at),
+            cancelled_by=view.cancelled_by,
+            cancelled_on=timestamp_or_none(view.cancelled_at),
             **more,
         )
+
+
+class JournalRun(ListedJournalRun, Answer):
+    """Zuora's ``GetJournalRunResponse``."""
 
 
 class JournalRunCreated(JournalRun):
@@ -200,15 +225,26 @@ class JournalRunCreated(JournalRun):
     journal_run_number: RunNumber
 
 
+class JournalRunsPage(Answer):
+    """Ledger-only (Zuora lists no runs), shaped as its other pages: ``journalRuns`` in
+    number order and ``nextPage``."""
+
+    journal_runs: list[ListedJournalRun]
+    next_page: NextPage
+
+
 class JournalRunCancellation(Answer):
     """Zuora's ``CommonResponse``; ledger-only: the run's ``number`` and ``status``, the
-    ``cancelledEntries`` and the transferred ``keptEntries``."""
+    ``cancelledEntries``, the ``keptEntries`` (transferred ones and reversals), and ``at``
+    and ``by`` as the ``journal_run.cancelled`` event records them."""
 
     number: RunNumber
     status: ZuoraRunStatus = Field(description="Cancelled, or Completed when transferred "
                                                "entries were kept (partial cancel).")
     cancelled_entries: list[EntryNumber]
     kept_entries: list[EntryNumber]
+    at: str = Field(description=AT)
+    by: str | None = Field(description=BY)
 
 
 # -- journal entries ---------------------------------------------------------------------------
@@ -233,8 +269,11 @@ class Segment(ApiModel):
 
 class JournalEntry(ApiModel):
     """Zuora's ``GetJournalEntryDetailTypeWithoutSuccess``; ledger-only: ``journalRun``,
-    ``transactionCount``, ``totalDebit``, ``totalCredit``. ``homeCurrency`` and the items'
-    chart-of-accounts fields are left out."""
+    ``transactionCount``, ``totalDebit``, ``totalCredit``, the reversal links (``reverses``,
+    ``reversalEntry``) and who and when (``cancelledBy``/``cancelledOn``,
+    ``reversedBy``/``reversedOn``). ``homeCurrency`` and the items' chart-of-accounts fields
+    are left out. Zuora has no Reversed status: a reversed entry is Created (it stays in the
+    GL) with a ``reversalEntry``."""
 
     number: EntryNumber
     accounting_period_name: str
@@ -258,6 +297,14 @@ class JournalEntry(ApiModel):
     transaction_count: int
     total_debit: Amount
     total_credit: Amount
+    reverses: EntryNumber | None = Field(
+        description="The entry this one reverses; null for an entry made by a run.")
+    reversal_entry: EntryNumber | None = Field(
+        description="The entry that reverses this one; null unless it is reversed.")
+    reversed_by: str | None = Field(description="Who reversed it (an actor, not an entry).")
+    reversed_on: str | None
+    cancelled_by: str | None
+    cancelled_on: str | None
 
     @classmethod
     def of(cls, view: EntryView) -> Self:
@@ -289,6 +336,12 @@ class JournalEntry(ApiModel):
             transaction_count=entry.transaction_count,
             total_debit=entry.total_debit,
             total_credit=entry.total_credit,
+            reverses=entry.reverses,
+            reversal_entry=view.reversal_entry,
+            reversed_by=view.reversed_by,
+            reversed_on=timestamp_or_none(view.reversed_at),
+            cancelled_by=view.cancelled_by,
+            cancelled_on=timestamp_or_none(view.cancelled_at),
         )
 
 
@@ -303,13 +356,24 @@ class JournalEntriesPage(Answer):
     next_page: NextPage
 
 
+class JournalEntryReversal(RequestBody):
+    """Ledger-only (Zuora has no reversal of a summary journal entry)."""
+
+    reversal_date: IsoDate | None = Field(
+        default=None, description="The reversal's journal entry date; default today. It "
+                                  "must fall in an open (or pending close) period of the "
+                                  "entry's org.")
+
+
 class JournalEntryCancellation(Answer):
     """Zuora's ``CommonResponse``; ledger-only: ``number``, ``journalRun``,
-    ``releasedTransactionCount``."""
+    ``releasedTransactionCount``, ``at``, ``by`` (the ``journal_entry.cancelled`` data)."""
 
     number: EntryNumber
     journal_run: RunNumber
     released_transaction_count: int
+    at: str = Field(description=AT)
+    by: str | None = Field(description=BY)
 
 
 class BasicInformation(RequestBody):
@@ -323,11 +387,14 @@ class BasicInformation(RequestBody):
 
 
 class TransferStatusChange(Answer):
-    """Zuora's ``CommonResponse``; ledger-only: ``number`` and the entry's
-    ``transferredToAccounting`` now."""
+    """Zuora's ``CommonResponse``; ledger-only: ``number``, the entry's
+    ``transferredToAccounting`` now, and ``at`` and ``by`` of the change (null when the
+    status was already that: nothing was recorded)."""
 
     number: EntryNumber
     transferred_to_accounting: ZuoraTransferStatus
+    at: str | None = Field(description=AT)
+    by: str | None = Field(description=BY)
 
 
 # -- accounting periods ------------------------------------------------------------------------

@@ -28,8 +28,10 @@ RUN_STATUS: Final[Mapping[RunStatus, ZuoraRunStatus]] = {
     "pending": "Pending", "processing": "Processing", "completed": "Completed",
     "error": "Error", "cancelled": "Cancelled",
 }
+#: Zuora's entries are Created or Cancelled. A reversed entry stays in the GL, offset by
+#: its reversal: Created, with the ledger-only ``reversalEntry`` naming that reversal.
 ENTRY_STATUS: Final[Mapping[EntryStatus, ZuoraEntryStatus]] = {
-    "created": "Created", "cancelled": "Cancelled",
+    "created": "Created", "cancelled": "Cancelled", "reversed": "Created",
 }
 TRANSFER_STATUS: Final[Mapping[TransferStatus, ZuoraTransferStatus]] = {
     "no": "No", "processing": "Processing", "yes": "Yes", "error": "Error", "ignore": "Ignore",

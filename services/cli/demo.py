@@ -3,8 +3,9 @@
 Settings, orgs and periods through the command handlers; seed 001's payment P-00000003 plus
 generated invoices, payments and legacy adjustments published to Kafka; the ingest (in this
 process) until every event is stored; the pending set; journal runs for April and May in US
-and EU; the outbox publisher until the outbox is empty; the journal events read back from
-the journal topic.
+and EU; the first entry marked transferred to accounting and reversed on the first day of
+May (a new entry, lines swapped; its transactions pending again); the outbox publisher until
+the outbox is empty; the journal events read back from the journal topic.
 
 A clean slate every time: the demo works in a fresh PostgreSQL schema ``demo_<time>_<hex>``,
 named in the URL as ``?search_path=`` (asyncpg sends unknown URL parameters as server
@@ -63,6 +64,8 @@ from services.config import Settings, load_settings
 from services.embedded import resolved_servers
 from services.errors import LedgerError
 from services.ingest.app import run_ingest
+from services.journal.entries import set_transfer_status
+from services.journal.reversal import reverse_entry
 from services.journal.run import create_journal_run
 from services.journal.views import list_entries
 from services.kafka_io import KAFKA_MESSAGE_CEILING, admin_client, consumer, publish_values
@@ -76,6 +79,8 @@ from services.store.pool import create_pool
 ORGS = ("US", "EU")
 RUN_TYPES = ("billing", "cash")
 DEADLINE_S = 60.0  # per waiting step; the whole demo takes a few seconds
+#: The demo's reversal: of the first entry, dated the first day of the second demo month.
+REVERSAL_DATE = DEMO_MONTHS[1][0]
 TOPIC_EXISTS = 36  # Kafka error code TOPIC_ALREADY_EXISTS
 
 
@@ -120,6 +125,8 @@ def report(result: dict[str, Any], started: float, *, as_json: bool, keep: bool)
         f"{result['stored']} billing events stored, {len(result['runs'])} journal runs, "
         f"{len(result['entries'])} entries over "
         f"{sum(r['transaction_count'] for r in result['runs'])} transactions, "
+        f"{result['reversal']['reversed']['number']} reversed by "
+        f"{result['reversal']['entry']['number']}, "
         f"{sum(counts.values())} journal events read back from {result['topics']['journal']}"
         + (f"; schema {result['schema']} kept" if keep else "")
     )
@@ -263,6 +270,7 @@ class Demo:
         for run in runs:
             self.show.print(entries_table(run, [e for e in entries
                                                 if e["journal_run"] == run["number"]]))
+        reversal = await self.reverse_one(pool, entries[0]["number"])
         outbox = await self.publish_outbox(pool)
         read = await self.read_back(outbox)
         counts: dict[str, int] = {}
@@ -278,6 +286,7 @@ class Demo:
             "pending": pending,
             "runs": runs,
             "entries": entries,
+            "reversal": reversal,
             "journal_events": counts,
         }
 
@@ -348,6 +357,23 @@ class Demo:
                 entries += await list_entries(pool, run=run["number"])
                 done(n)
         return runs, entries
+
+    async def reverse_one(self, pool: asyncpg.Pool, number: str) -> dict[str, Any]:
+        """What month-end does with an entry already in the GL: the GL integration marks it
+        transferred, and an operator reverses it (it can no longer be cancelled)."""
+        with self.show.step(f"{number}: transferred, then reversed", 2) as done:
+            transferred = await set_transfer_status(pool, number, "yes")
+            done(1)
+            reversal = await reverse_entry(pool, number, REVERSAL_DATE)
+            done(2)
+        reversed_ = reversal.reversed.model_dump(mode="json")
+        entry = reversal.entry.model_dump(mode="json")
+        self.show.print(entries_table(
+            {}, [entry], title=f"{entry['number']} reverses {number} (transferred), dated "
+                               f"{entry['journal_entry_date']}: "
+                               f"{reversed_['released_transaction_count']} transactions pending "
+                               "again"))
+        return {"transferred": transferred, "reversed": reversed_, "entry": entry}
 
     async def publish_outbox(self, pool: asyncpg.Pool) -> dict[str, str]:
         """Relay the outbox until it is empty; return its event ids and types."""
@@ -454,12 +480,16 @@ def pending_table(rows: list[dict[str, Any]]) -> Table:
     )
 
 
-def entries_table(run: dict[str, Any], entries: list[dict[str, Any]]) -> Table:
-    """One run's entries, one row per line, debit and credit columns, totals in the footer."""
+def entries_table(
+    run: dict[str, Any], entries: list[dict[str, Any]], title: str | None = None
+) -> Table:
+    """One run's entries (or those ``title`` names), one row per line, debit and credit
+    columns, totals in the footer."""
     debit = sum((Decimal(e["total_debit"]) for e in entries), Decimal(0))
     credit = sum((Decimal(e["total_credit"]) for e in entries), Decimal(0))
-    title = (f"{run['number']}  {run['org']}  {run['target']['period']}  "
-             f"{run['transaction_count']} transactions, {len(entries)} entries")
+    if title is None:
+        title = (f"{run['number']}  {run['org']}  {run['target']['period']}  "
+                 f"{run['transaction_count']} transactions, {len(entries)} entries")
     t = Table(title=title, show_footer=True)
     for name, footer in (("entry", ""), ("type", ""), ("cur", ""), ("segments", ""), ("n", ""),
                          ("account", "total"), ("debit", str(debit)), ("credit", str(credit))):

@@ -9,6 +9,7 @@ from typing import Any
 import asyncpg
 import typer
 
+from events.journal import utc_timestamp
 from events.journal_rules import JournalRunRequest
 from services.cli.output import JSON_OPTION, console, handles_errors, print_json, table
 from services.cli.runtime import run_with_store
@@ -17,6 +18,7 @@ from services.config import Settings
 from services.errors import RejectedInput
 from services.journal import entries as entry_commands
 from services.journal import views
+from services.journal.reversal import reverse_entry
 from services.journal.run import create_journal_run
 from services.reports import pending_report, unlabeled_report
 
@@ -41,15 +43,36 @@ def print_entries(entries: list[dict[str, Any]], title: str = "journal entries")
                                 "credit", "status"], rows))
 
 
-def print_run(run: dict[str, Any]) -> None:
+def print_run(run: dict[str, Any], view: views.RunView | None = None) -> None:
     target = run["target"]
+    created = "" if not run["number"] else (
+        f"  created {run['created_at']} by {run['created_by'] or '(unknown)'}")
     console.print(
         f"[bold]{run['number'] or '(dry run)'}[/bold] {run['status']}  org "
         f"{run['org'] or '(unlabeled)'}  {target['period']} {target['start_date']}.."
         f"{target['end_date']}  JE date {run['journal_entry_date']}  "
         f"{run['transaction_count']} transactions  entries "
-        f"{', '.join(run['journal_entry_numbers']) or '-'}"
+        f"{', '.join(run['journal_entry_numbers']) or '-'}{created}"
     )
+    if view is not None and view.cancelled_at is not None:
+        console.print(f"  cancelled {utc_timestamp(view.cancelled_at)} by "
+                      f"{view.cancelled_by or '(unknown)'}")
+
+
+def print_history(view: views.EntryView) -> None:
+    """Who did what to an entry, and when: the audit lines under its table."""
+    entry = view.data
+    if entry["reverses"]:
+        console.print(f"{entry['number']} reverses {entry['reverses']}")
+    if view.transferred_at is not None:
+        console.print(f"transferred (yes) {utc_timestamp(view.transferred_at)} by "
+                      f"{view.transferred_by or '(unknown)'}")
+    if view.cancelled_at is not None:
+        console.print(f"cancelled {utc_timestamp(view.cancelled_at)} by "
+                      f"{view.cancelled_by or '(unknown)'}")
+    if view.reversed_at is not None:
+        console.print(f"reversed by {view.reversal_entry} {utc_timestamp(view.reversed_at)} by "
+                      f"{view.reversed_by or '(unknown)'}")
 
 
 @runs_app.command("create")
@@ -100,20 +123,27 @@ def runs_create(
 @handles_errors()
 def runs_show(number: str, as_json: bool = JSON_OPTION) -> None:
     """Show one journal run."""
-    run = run_with_store(lambda _s, pool: views.get_run(pool, number))
-    print_json(run) if as_json else print_run(run)
+    view = run_with_store(lambda _s, pool: views.get_run_view(pool, number))
+    print_json(view.data) if as_json else print_run(view.data, view)
 
 
 @runs_app.command("list")
 @handles_errors()
-def runs_list(as_json: bool = JSON_OPTION) -> None:
-    """List journal runs."""
-    runs = run_with_store(lambda _s, pool: views.list_runs(pool))
+def runs_list(
+    org: str | None = typer.Option(None, "--org", help="Only this org's runs."),
+    period: str | None = typer.Option(None, "--period", help="Only runs targeting it."),
+    status: str | None = typer.Option(
+        None, "--status", help="Only runs in this status (completed, cancelled, ...)."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """List journal runs in number order."""
+    found = run_with_store(lambda _s, pool: views.list_run_views(
+        pool, org=org, period=period, status=status))
     if as_json:
-        print_json(runs)
+        print_json([view.data for view in found])
     else:
-        for run in runs:
-            print_run(run)
+        for view in found:
+            print_run(view.data, view)
 
 
 @runs_app.command("cancel")
@@ -125,7 +155,8 @@ def runs_cancel(number: str, as_json: bool = JSON_OPTION) -> None:
         print_json(result)
     else:
         console.print(f"{number}: cancelled {', '.join(result['cancelled_entries']) or 'none'}; "
-                      f"kept {', '.join(result['kept_entries']) or 'none'}; run {result['status']}")
+                      f"kept {', '.join(result['kept_entries']) or 'none'}; run {result['status']}"
+                      f" ({result['at']} by {result['by']})")
 
 
 @entries_app.command("list")
@@ -147,9 +178,14 @@ def entries_list(
 @entries_app.command("show")
 @handles_errors()
 def entries_show(number: str, as_json: bool = JSON_OPTION) -> None:
-    """Show one journal entry with its lines."""
-    entry = run_with_store(lambda _s, pool: views.get_entry(pool, number))
-    print_json(entry) if as_json else print_entries([entry], title=number)
+    """Show one journal entry with its lines, and who transferred, cancelled or reversed
+    it, when."""
+    view = run_with_store(lambda _s, pool: views.get_entry_view(pool, number))
+    if as_json:
+        print_json(view.data)
+        return
+    print_entries([view.data], title=number)
+    print_history(view)
 
 
 @entries_app.command("cancel")
@@ -160,7 +196,8 @@ def entries_cancel(number: str, as_json: bool = JSON_OPTION) -> None:
     if as_json:
         print_json(result)
     else:
-        console.print(f"{number} cancelled; {result['released_transaction_count']} released")
+        console.print(f"{number} cancelled; {result['released_transaction_count']} released "
+                      f"({result['at']} by {result['by']})")
 
 
 @entries_app.command("transfer")
@@ -177,7 +214,33 @@ def entries_transfer(
     if as_json:
         print_json(result)
     else:
-        console.print(f"{number}: transfer status {result['from']} -> {result['to']}")
+        done = f" ({result['at']} by {result['by']})" if result["at"] else " (unchanged)"
+        console.print(f"{number}: transfer status {result['from']} -> {result['to']}{done}")
+
+
+@entries_app.command("reverse")
+@handles_errors()
+def entries_reverse(
+    number: str,
+    on_date: str | None = typer.Option(
+        None, "--date", help="The reversal's journal entry date (default today); it must "
+                             "fall in an open period of the entry's org."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Reverse an entry transferred to accounting (yes): a new entry of the same run with
+    every line on the other side; the entry's transactions are pending again. With --json,
+    prints the journal_entry.reversed data; `journal-entries show` the new entry."""
+    day = parse_date(on_date, "--date") if on_date else None
+    done = run_with_store(lambda _s, pool: reverse_entry(pool, number, day))
+    reversed_ = done.reversed.model_dump(mode="json")
+    if as_json:
+        print_json(reversed_)
+        return
+    print_entries([done.entry.model_dump(mode="json")],
+                  title=f"{done.entry.number} reverses {number}")
+    console.print(f"{number} reversed by {done.entry.number} ({reversed_['at']} by "
+                  f"{reversed_['by']}); {reversed_['released_transaction_count']} transactions "
+                  "pending again")
 
 
 @entries_app.command("export")

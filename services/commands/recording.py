@@ -31,6 +31,7 @@ OUTBOUND_TYPES = (
     "journal_run.completed",
     "journal_entry.created",
     "journal_entry.cancelled",
+    "journal_entry.reversed",
     "journal_run.cancelled",
     "journal_entry.transfer_status_changed",
 )
@@ -55,14 +56,17 @@ def command_event(
     *,
     org: str | None = None,
     internal: dict[str, Any] | None = None,
+    occurred_at: datetime | None = None,
 ) -> log.NewEvent:
     """An event in the contract's envelope; ``internal`` holds what only the store needs,
-    the metadata records the actor."""
+    the metadata records the actor. ``occurred_at`` (default now): the command's time, when
+    its data records it too (``at``, ``created_at``)."""
     event_id = uuid.uuid4()
+    when = occurred_at if occurred_at is not None else datetime.now(UTC)
     payload: dict[str, Any] = {
         "event_id": str(event_id),
         "event_type": event_type,
-        "occurred_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        "occurred_at": when.astimezone(UTC).isoformat().replace("+00:00", "Z"),
         "org": org,
         "schema_version": 1,
         "data": data,

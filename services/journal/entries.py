@@ -1,19 +1,26 @@
 """After a run: cancel entries and runs, record transfer status, export transaction detail.
 
-docs/domain.md §3: cancelling an entry releases its transactions for the next run; an entry whose
-transfer status is ``yes`` or ``processing`` cannot be cancelled, and a run holding one stays
-``completed`` (partial cancel) with the kept entries named; transfer status is frozen once
-the entry is cancelled.
+docs/domain.md §3: cancelling an entry releases its transactions for the next run; an entry
+whose transfer status is ``yes`` or ``processing`` cannot be cancelled (a ``yes`` one is
+reversed instead: ``services.journal.reversal``), and a run holding one stays ``completed``
+(partial cancel) with the kept entries named; transfer status is frozen once the entry is
+cancelled or reversed. A reversal entry is never cancelled: it offsets an entry the GL
+holds, whose transactions are already pending again. Every command records when (``at``)
+and by whom (``by``: the actor of its metadata) in its event's data.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 
+from events.journal import utc_timestamp
 from services import metrics
+from services.actor import current_actor
 from services.commands.recording import command_event, record
 from services.errors import Conflict, NotFound, RejectedInput
 from services.journal.run import lock_scope
@@ -26,8 +33,8 @@ LOCKED_BY_TRANSFER = ("yes", "processing")
 
 async def _entry_row(conn: asyncpg.Connection, number: str) -> asyncpg.Record:
     row = await conn.fetchrow(
-        "SELECT number, journal_run, scope, status, transfer_status FROM journal_entries "
-        "WHERE number = $1",
+        "SELECT number, journal_run, scope, status, transfer_status, reverses, debit_account "
+        "FROM journal_entries WHERE number = $1",
         number,
     )
     if row is None:
@@ -35,7 +42,7 @@ async def _entry_row(conn: asyncpg.Connection, number: str) -> asyncpg.Record:
     return row
 
 
-async def _locked_entry(conn: asyncpg.Connection, number: str) -> asyncpg.Record:
+async def locked_entry(conn: asyncpg.Connection, number: str) -> asyncpg.Record:
     """The entry, read again once its scope is locked (a concurrent command may have just
     cancelled or transferred it)."""
     await hold_writers_lock(conn)
@@ -44,7 +51,12 @@ async def _locked_entry(conn: asyncpg.Connection, number: str) -> asyncpg.Record
     return await _entry_row(conn, number)
 
 
-def _cancel_event(entry: asyncpg.Record, released: int) -> Any:
+def who_and_when(at: datetime) -> dict[str, Any]:
+    """``at`` and ``by`` of a command event's data: its time and its actor."""
+    return {"at": utc_timestamp(at), "by": current_actor()}
+
+
+def _cancel_event(entry: asyncpg.Record, released: int, at: datetime) -> Any:
     return command_event(
         "journal_entry.cancelled",
         f"journal_entry:{entry['number']}",
@@ -52,12 +64,19 @@ def _cancel_event(entry: asyncpg.Record, released: int) -> Any:
             "number": entry["number"],
             "journal_run": entry["journal_run"],
             "released_transaction_count": released,
+            **who_and_when(at),
         },
         org=entry["scope"] or None,
+        occurred_at=at,
     )
 
 
-async def _released_counts(conn: asyncpg.Connection, numbers: list[str]) -> dict[str, int]:
+def _kept_by_run_cancel(entry: asyncpg.Record) -> bool:
+    """Transferred entries and reversals stay when their run is cancelled."""
+    return entry["transfer_status"] in LOCKED_BY_TRANSFER or entry["reverses"] is not None
+
+
+async def released_counts(conn: asyncpg.Connection, numbers: list[str]) -> dict[str, int]:
     rows = await conn.fetch(
         "SELECT journal_entry, count(*) AS n FROM journaled_transactions "
         "WHERE journal_entry = ANY($1) GROUP BY journal_entry",
@@ -68,20 +87,30 @@ async def _released_counts(conn: asyncpg.Connection, numbers: list[str]) -> dict
 
 async def cancel_entry(pool: asyncpg.Pool, number: str) -> dict[str, Any]:
     async with pool.acquire() as conn, conn.transaction():
-        row = await _locked_entry(conn, number)
+        row = await locked_entry(conn, number)
         if row["status"] == "cancelled":
             raise Conflict("journal_entry_already_cancelled", f"{number} is already cancelled")
+        if row["status"] == "reversed":
+            raise Conflict("journal_entry_reversed",
+                           f"{number} is reversed: its transactions are already pending again")
+        if row["reverses"] is not None:
+            raise Conflict(
+                "journal_entry_is_reversal",
+                f"{number} reverses {row['reverses']}, which the GL holds: a reversal cannot "
+                "be cancelled",
+            )
         if row["transfer_status"] in LOCKED_BY_TRANSFER:
             raise Conflict(
                 "journal_entry_transferred",
                 f"{number} has transfer status {row['transfer_status']}: a transferred entry "
                 "cannot be cancelled",
             )
-        released = (await _released_counts(conn, [number])).get(number, 0)
-        await record(conn, [_cancel_event(row, released)])
+        released = (await released_counts(conn, [number])).get(number, 0)
+        event = _cancel_event(row, released, datetime.now(UTC))
+        await record(conn, [event])
     metrics.JOURNAL_ENTRIES_CANCELLED.inc()
-    return {"number": number, "journal_run": row["journal_run"],
-            "released_transaction_count": released}
+    data: dict[str, Any] = json.loads(event.payload)["data"]
+    return data
 
 
 async def cancel_run(pool: asyncpg.Pool, number: str) -> dict[str, Any]:
@@ -94,42 +123,49 @@ async def cancel_run(pool: asyncpg.Pool, number: str) -> dict[str, Any]:
         if run["status"] == "cancelled":
             raise Conflict("journal_run_already_cancelled", f"{number} is already cancelled")
         rows = await conn.fetch(
-            "SELECT number, journal_run, scope, status, transfer_status FROM journal_entries "
-            "WHERE journal_run = $1 AND status = 'created' ORDER BY number",
+            "SELECT number, journal_run, scope, status, transfer_status, reverses "
+            "FROM journal_entries WHERE journal_run = $1 AND status = 'created' ORDER BY number",
             number,
         )
-        kept = [r["number"] for r in rows if r["transfer_status"] in LOCKED_BY_TRANSFER]
-        cancelled = [r for r in rows if r["transfer_status"] not in LOCKED_BY_TRANSFER]
-        released = await _released_counts(conn, [r["number"] for r in cancelled])
+        kept = [r["number"] for r in rows if _kept_by_run_cancel(r)]
+        cancelled = [r for r in rows if not _kept_by_run_cancel(r)]
+        released = await released_counts(conn, [r["number"] for r in cancelled])
+        at = datetime.now(UTC)
         data = {
             "number": number,
             "cancelled_entries": [r["number"] for r in cancelled],
             "kept_entries": kept,
+            **who_and_when(at),
         }
-        events = [_cancel_event(r, released.get(r["number"], 0)) for r in cancelled]
+        events = [_cancel_event(r, released.get(r["number"], 0), at) for r in cancelled]
         events.append(command_event("journal_run.cancelled", f"journal_run:{number}", data,
-                                    org=run["org"]))
+                                    org=run["org"], occurred_at=at))
         await record(conn, events)
     metrics.JOURNAL_ENTRIES_CANCELLED.inc(len(cancelled))
     return data | {"status": "completed" if kept else "cancelled"}
 
 
 async def set_transfer_status(pool: asyncpg.Pool, number: str, status: str) -> dict[str, Any]:
+    """The ``journal_entry.transfer_status_changed`` data; when the status is already
+    ``status`` nothing is recorded, and ``at`` and ``by`` are null."""
     if status not in TRANSFER_STATUSES:
         raise RejectedInput(
             "transfer_status_invalid",
             f"transfer status is one of {', '.join(TRANSFER_STATUSES)}, not {status!r}",
         )
     async with pool.acquire() as conn, conn.transaction():
-        row = await _locked_entry(conn, number)
-        if row["status"] == "cancelled":
-            raise Conflict("journal_entry_cancelled",
-                           f"{number} is cancelled: its transfer status is frozen")
-        data = {"number": number, "from": row["transfer_status"], "to": status}
+        row = await locked_entry(conn, number)
+        if row["status"] in ("cancelled", "reversed"):
+            raise Conflict(f"journal_entry_{row['status']}",
+                           f"{number} is {row['status']}: its transfer status is frozen")
+        data: dict[str, Any] = {"number": number, "from": row["transfer_status"], "to": status,
+                                "at": None, "by": None}
         if row["transfer_status"] != status:
+            at = datetime.now(UTC)
+            data |= who_and_when(at)
             await record(conn, [command_event(
                 "journal_entry.transfer_status_changed", f"journal_entry:{number}", data,
-                org=row["scope"] or None)])
+                org=row["scope"] or None, occurred_at=at)])
     return data
 
 

@@ -15,14 +15,17 @@ consumes no number.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 
+from events.journal import utc_timestamp
 from events.journal_rules import JournalRunRequest, RunPlan, plan_journal_run
 from events.transaction_types import TRANSACTION_TYPES
 from events.violations import RuleViolation
 from services import metrics
+from services.actor import current_actor
 from services.commands.recording import (
     as_ledger_error,
     command_event,
@@ -89,8 +92,11 @@ async def take_numbers(conn: asyncpg.Connection, entries: int) -> tuple[int, int
     return int(run), int(first_entry)
 
 
-def run_data(plan: RunPlan, number: str, entry_numbers: list[str], count: int) -> dict[str, Any]:
-    """The ``journal_run.completed`` data (docs/contract.md §2)."""
+def run_data(
+    plan: RunPlan, number: str, entry_numbers: list[str], count: int, at: datetime
+) -> dict[str, Any]:
+    """The ``journal_run.completed`` data (docs/contract.md §2); ``at`` is the command's
+    time, and the actor the one its metadata records."""
     return {
         "number": number,
         "org": plan.org,
@@ -104,6 +110,8 @@ def run_data(plan: RunPlan, number: str, entry_numbers: list[str], count: int) -
         "status": "completed",
         "journal_entry_numbers": entry_numbers,
         "transaction_count": count,
+        "created_at": utc_timestamp(at),
+        "created_by": current_actor(),
     }
 
 
@@ -112,8 +120,10 @@ async def write_events(
 ) -> dict[str, Any]:
     number = run_number(run)
     entry_numbers = [f"JE-{first_entry + i:08d}" for i in range(entries)]
-    data = run_data(plan, number, entry_numbers, count)
-    completed = command_event("journal_run.completed", f"journal_run:{number}", data, org=plan.org)
+    at = datetime.now(UTC)
+    data = run_data(plan, number, entry_numbers, count, at)
+    completed = command_event("journal_run.completed", f"journal_run:{number}", data,
+                              org=plan.org, occurred_at=at)
     await conn.execute(
         sql.STAGE_ENTRY_EVENTS,
         first_entry, number, plan.org, plan.period.name, plan.journal_entry_date,
@@ -148,6 +158,7 @@ async def preview(conn: asyncpg.Connection, plan: RunPlan) -> list[dict[str, Any
             "transaction_count": r["transaction_count"],
             "status": "dry_run",
             "transfer_status": "no",
+            "reverses": None,
         }
         for r in await conn.fetch(sql.PREVIEW)
     ]
@@ -178,8 +189,8 @@ async def create_journal_run(
             await select_transactions(conn, plan)
             entries, count = await summarise(conn)
             if dry_run:
-                result = run_data(plan, "", [], count) | {"status": "dry_run",
-                                                          "entries": await preview(conn, plan)}
+                result = run_data(plan, "", [], count, datetime.now(UTC)) | {
+                    "status": "dry_run", "entries": await preview(conn, plan)}
                 await transaction.rollback()
                 return result
             run, first_entry = await take_numbers(conn, entries)

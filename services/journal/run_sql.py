@@ -128,7 +128,8 @@ CROSS JOIN LATERAL (
             'total_credit', x.total_credit::text,
             'transaction_count', g.transaction_count,
             'status', 'created',
-            'transfer_status', 'no'),
+            'transfer_status', 'no',
+            'reverses', NULL::text),
         'internal', jsonb_build_object('debit_account', g.debit_account,
                                        'members', g.members)
     ) AS payload

@@ -1,19 +1,21 @@
 """Reading runs and entries back, in exactly the shape of their outbound event ``data``.
 
-The ``*_view`` readers add what only the HTTP API shows (docs/contract.md §4): when a run
-was executed, an entry's time period (its run's target dates), and when and by whom its
-transfer status was set to yes.
+The ``*_view`` readers add what only the HTTP API and the CLI's tables show
+(docs/contract.md §4): when a run was executed and cancelled (and by whom), an entry's time
+period (its run's target dates), when and by whom its transfer status was set to yes, it
+was cancelled, or it was reversed (and by which entry).
 """
 
 from __future__ import annotations
 
 import json
 from datetime import date, datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, get_args
 
 import asyncpg
 
-from services.errors import NotFound
+from events.journal import RunStatus, utc_timestamp
+from services.errors import NotFound, RejectedInput
 
 _ENTRY = """
 SELECT j.*, r.start_date AS run_start_date, r.end_date AS run_end_date,
@@ -32,22 +34,42 @@ ORDER BY j.number LIMIT $4 OFFSET $5
 """
 
 
+_RUNS = """
+SELECT * FROM journal_runs
+WHERE ($1::text IS NULL OR scope = $1)
+  AND ($2::text IS NULL OR target_period = $2)
+  AND ($3::text IS NULL OR status = $3)
+ORDER BY number LIMIT $4 OFFSET $5
+"""
+
+RUN_STATUSES: tuple[str, ...] = get_args(RunStatus)
+
+
 class RunView(NamedTuple):
-    """A run's outbound ``data`` and when it was executed."""
+    """A run's outbound ``data``, when it was executed, and when and by whom it was last
+    cancelled (None if never; a partial cancel leaves it completed)."""
 
     data: dict[str, Any]
     executed_at: datetime
+    cancelled_at: datetime | None = None
+    cancelled_by: str | None = None
 
 
 class EntryView(NamedTuple):
-    """An entry's outbound ``data``, its run's target dates, and who set its transfer status
-    to yes and when (both None unless it is yes; the actor None where none was recorded)."""
+    """An entry's outbound ``data``, its run's target dates, who set its transfer status
+    to yes and when (both None unless it is yes; the actor None where none was recorded),
+    when and by whom it was cancelled or reversed, and the entry that reverses it."""
 
     data: dict[str, Any]
     time_period_start: date
     time_period_end: date
     transferred_at: datetime | None
     transferred_by: str | None
+    cancelled_at: datetime | None = None
+    cancelled_by: str | None = None
+    reversal_entry: str | None = None
+    reversed_at: datetime | None = None
+    reversed_by: str | None = None
 
 
 def entry_dict(row: asyncpg.Record) -> dict[str, Any]:
@@ -66,6 +88,7 @@ def entry_dict(row: asyncpg.Record) -> dict[str, Any]:
         "transaction_count": row["transaction_count"],
         "status": row["status"],
         "transfer_status": row["transfer_status"],
+        "reverses": row["reverses"],
     }
 
 
@@ -83,12 +106,20 @@ def run_dict(row: asyncpg.Record) -> dict[str, Any]:
         "status": row["status"],
         "journal_entry_numbers": list(row["entry_numbers"]),
         "transaction_count": row["transaction_count"],
+        "created_at": utc_timestamp(row["created_at"]) if row["created_at"] else None,
+        "created_by": row["created_by"],
     }
+
+
+def run_view(row: asyncpg.Record) -> RunView:
+    return RunView(run_dict(row), row["executed_at"], row["cancelled_at"], row["cancelled_by"])
 
 
 def entry_view(row: asyncpg.Record) -> EntryView:
     return EntryView(entry_dict(row), row["run_start_date"], row["run_end_date"],
-                     row["transferred_at"], row["transferred_by"])
+                     row["transferred_at"], row["transferred_by"], row["cancelled_at"],
+                     row["cancelled_by"], row["reversal_entry"], row["reversed_at"],
+                     row["reversed_by"])
 
 
 async def get_entry_view(conn: asyncpg.Connection | asyncpg.Pool, number: str) -> EntryView:
@@ -133,25 +164,11 @@ async def get_run_view(conn: asyncpg.Connection | asyncpg.Pool, number: str) -> 
     row = await conn.fetchrow("SELECT * FROM journal_runs WHERE number = $1", number)
     if row is None:
         raise NotFound("journal_run_not_found", f"no journal run {number}")
-    return RunView(run_dict(row), row["executed_at"])
+    return run_view(row)
 
 
 async def get_run(conn: asyncpg.Connection | asyncpg.Pool, number: str) -> dict[str, Any]:
     return (await get_run_view(conn, number)).data
-
-
-async def list_runs(conn: asyncpg.Connection | asyncpg.Pool) -> list[dict[str, Any]]:
-    rows = await conn.fetch("SELECT * FROM journal_runs ORDER BY number")
-    return [run_dict(r) for r in rows]
-
-
-_RUNS = """
-SELECT * FROM journal_runs
-WHERE ($1::text IS NULL OR scope = $1)
-  AND ($2::text IS NULL OR target_period = $2)
-  AND ($3::text IS NULL OR status = $3)
-ORDER BY number LIMIT $4 OFFSET $5
-"""
 
 
 async def list_run_views(
@@ -163,7 +180,20 @@ async def list_run_views(
     limit: int | None = None,
     offset: int = 0,
 ) -> list[RunView]:
-    """Runs in number order: of one scope (``""``: the unlabeled one), targeting one period,
-    in one status; ``limit``/``offset`` page (the console's list)."""
+    """Runs in number order: of one org's scope, targeting one period, in one status."""
+    if status is not None and status not in RUN_STATUSES:
+        raise RejectedInput("journal_run_status_invalid",
+                            f"a run's status is one of {', '.join(RUN_STATUSES)}, not {status!r}")
     rows = await conn.fetch(_RUNS, org, period, status, limit, offset)
-    return [RunView(run_dict(r), r["executed_at"]) for r in rows]
+    return [run_view(r) for r in rows]
+
+
+async def list_runs(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    *,
+    org: str | None = None,
+    period: str | None = None,
+    status: str | None = None,
+) -> list[dict[str, Any]]:
+    found = await list_run_views(conn, org=org, period=period, status=status)
+    return [view.data for view in found]

@@ -16,11 +16,17 @@ from services.config import Settings
 from services.errors import NotFound, RejectedInput
 from services.kafka_io import producer
 
+#: A run's events: the run's, and those naming it as their journal run; and the reversals
+#: of its entries (their data names the entry, not the run), so that a consumer catching up
+#: gets each reversal's ``journal_entry.reversed`` with its ``journal_entry.created``.
 _BY_RUN = """
 SELECT position, event_type, coalesce(org, 'unlabeled') AS key, payload - 'internal' AS payload
 FROM events
 WHERE event_type = ANY($1::text[])
-  AND (payload -> 'data' ->> 'number' = $2 OR payload -> 'data' ->> 'journal_run' = $2)
+  AND (payload -> 'data' ->> 'number' = $2 OR payload -> 'data' ->> 'journal_run' = $2
+       OR (event_type = 'journal_entry.reversed'
+           AND payload -> 'data' ->> 'number' IN (
+               SELECT number FROM journal_entries WHERE journal_run = $2)))
 ORDER BY position
 """
 

@@ -66,7 +66,7 @@ WITH derived AS (
 stored AS (
     SELECT l.journal_entry AS number, l.account, l.side, l.amount
     FROM journal_entry_lines l JOIN journal_entries j ON j.number = l.journal_entry
-    WHERE j.status = 'created'
+    WHERE j.status = 'created' AND j.reverses IS NULL
 )
 SELECT coalesce(d.number, s.number) AS number, coalesce(d.account, s.account) AS account,
        coalesce(d.side, s.side) AS side, d.amount AS derived, s.amount AS stored
@@ -74,6 +74,49 @@ FROM derived d FULL JOIN stored s
   ON s.number = d.number AND s.account = d.account AND s.side = d.side
 WHERE d.amount IS DISTINCT FROM s.amount
 ORDER BY 1, 2, 3
+"""
+
+#: A reversal and the entry it reverses balance each other: the original is reversed by
+#: it, both belong to the same run, org, type, currency and segments, and the reversal's lines
+#: are the original's with their sides swapped. (Its transactions are pending again:
+#: MEMBERSHIP finds any still held by a reversed entry; COUNTS that a reversal holds none.)
+REVERSALS = """
+SELECT r.number, 'reverses ' || r.reverses || ': ' || c.problem AS detail
+FROM journal_entries r
+LEFT JOIN journal_entries o ON o.number = r.reverses
+CROSS JOIN LATERAL (VALUES
+    (o.number IS NULL, 'no such entry'),
+    (o.status IS DISTINCT FROM 'reversed' OR o.reversal_entry IS DISTINCT FROM r.number,
+     'it is not marked reversed by this entry'),
+    (o.journal_run IS DISTINCT FROM r.journal_run OR o.scope IS DISTINCT FROM r.scope
+     OR o.transaction_type IS DISTINCT FROM r.transaction_type
+     OR o.currency IS DISTINCT FROM r.currency OR o.segments IS DISTINCT FROM r.segments,
+     'run, org, type, currency or segments differ'),
+    (r.status <> 'created', 'the reversal is ' || r.status)
+) AS c(failed, problem)
+WHERE r.reverses IS NOT NULL AND c.failed
+UNION ALL
+SELECT o.number, 'is reversed, but ' || coalesce(o.reversal_entry, 'no entry')
+                 || ' does not reverse it'
+FROM journal_entries o
+WHERE o.status = 'reversed'
+  AND NOT EXISTS (SELECT 1 FROM journal_entries r
+                  WHERE r.number = o.reversal_entry AND r.reverses = o.number)
+UNION ALL
+SELECT coalesce(m.reversal, t.reversal),
+       coalesce(m.side, t.side) || ' ' || coalesce(m.account, t.account) || ': the reversal says '
+       || coalesce(m.amount::text, 'nothing') || ', the swapped original '
+       || coalesce(t.amount::text, 'nothing')
+FROM (SELECT r.number AS reversal, l.account, l.side, l.amount
+      FROM journal_entries r JOIN journal_entry_lines l ON l.journal_entry = r.number
+      WHERE r.reverses IS NOT NULL) AS m
+FULL JOIN (
+      SELECT r.number AS reversal, l.account,
+             CASE l.side WHEN 'debit' THEN 'credit' ELSE 'debit' END AS side, l.amount
+      FROM journal_entries r JOIN journal_entry_lines l ON l.journal_entry = r.reverses) AS t
+  ON t.reversal = m.reversal AND t.account = m.account AND t.side = m.side
+WHERE m.amount IS DISTINCT FROM t.amount
+ORDER BY 1, 2
 """
 
 COUNTS = """
@@ -132,6 +175,11 @@ async def check_totals(conn: asyncpg.Connection) -> list[dict[str, str]]:
                       f"{r['number']} {r['side']} {r['account']}: lines say {r['stored']}, "
                       f"its transactions sum to {r['derived']}")
             for r in await conn.fetch(TOTALS)]
+
+
+async def check_reversals(conn: asyncpg.Connection) -> list[dict[str, str]]:
+    return [violation("reversals_balance", f"{r['number']} {r['detail']}")
+            for r in await conn.fetch(REVERSALS)]
 
 
 async def check_numbering(conn: asyncpg.Connection) -> list[dict[str, str]]:
@@ -207,6 +255,7 @@ async def verify(
                 *await check_balances(conn),
                 *await check_membership(conn),
                 *await check_totals(conn),
+                *await check_reversals(conn),
                 *await check_numbering(conn),
                 *await check_outbox(conn, outbox_max_age_minutes),
                 *await check_projections(conn, on_progress),

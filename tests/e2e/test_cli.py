@@ -12,7 +12,7 @@ import json
 import signal
 import subprocess
 import sys
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,16 +25,18 @@ from services.ingest.app import run_ingest
 from services.journal.run import create_journal_run
 from services.samples import invoices, seed001_lines, to_lines
 from tests.helpers import consume_all, process_env, produce, wait_until
+from tests.integration.audit import run_unstamped, unstamped
 from tests.integration.db import billing_event_count, rows, scalar
 from tests.integration.http_api import bearer
 from tests.integration.ledger_setup import set_up
 
 
 class Ledger:
-    """``python -m services.cli ... --json`` with the test's ``LEDGER_*`` environment."""
+    """``python -m services.cli ... --json`` with the test's ``LEDGER_*`` environment (and
+    ``LEDGER_ACTOR`` when ``actor`` is given)."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.env = process_env(settings)
+    def __init__(self, settings: Settings, actor: str | None = None) -> None:
+        self.env = process_env(settings, **({"LEDGER_ACTOR": actor} if actor else {}))
 
     async def __call__(self, *args: str, code: int = 0) -> Any:
         proc = await asyncio.create_subprocess_exec(
@@ -95,6 +97,8 @@ def period(name: str, start: str, end: str, status: str = "open") -> dict[str, A
             "fiscal_year": 2024, "fiscal_quarter": 2, "status": status, "open_ended": False}
 
 
+#: The operator session's LEDGER_ACTOR: recorded as who ran, cancelled, transferred.
+CONTROLLER = "controller@example.com"
 APR = period("Apr-2024", "2024-04-01", "2024-04-30")
 #: ``ledger status`` partitions once seed 001 is stored: its three records are keyed US, which
 #: the default partitioner puts in partition 0 of the four; nothing consumed from the others.
@@ -110,7 +114,7 @@ OPEN_ENDED = {"org": "US", "name": "Open-Ended", "start_date": None, "end_date":
 async def test_operator_session_settings_periods_runs_entries_and_errors(
     settings: Settings, pool: asyncpg.Pool, tmp_path: Path
 ) -> None:
-    ledger = Ledger(settings)
+    ledger = Ledger(settings, actor=CONTROLLER)
     # -- setting the ledger up --------------------------------------------------------------
     assert await ledger("settings", "set", "settlement=invoice_item_settlement",
                         "multi_org=true") == {
@@ -143,10 +147,11 @@ async def test_operator_session_settings_periods_runs_entries_and_errors(
     await ingest_seed001(settings, pool)
 
     # -- a journal run, and everything that reads it back ------------------------------------
+    since = datetime.now(UTC)
     run = await ledger("journal-runs", "create", "--org", "US", "--types", "cash",
                        "--period", "Apr-2024")
     assert run == await event_data(pool, "journal_run.completed", "JR-00000001")
-    assert run == {
+    assert run_unstamped(run, CONTROLLER, since) == {
         "number": "JR-00000001", "org": "US",
         "target": {"period": "Apr-2024", "start_date": "2024-04-01", "end_date": "2024-04-30"},
         "journal_entry_date": "2024-04-30",
@@ -202,9 +207,13 @@ async def test_operator_session_settings_periods_runs_entries_and_errors(
         ("journal-entries", "transfer", "JE-00000002", "--status", "yes"),
         ("journal-entries", "cancel", "JE-00000001"),
     )
-    assert transferred == {"number": "JE-00000002", "from": "no", "to": "yes"}
-    assert cancelled == {"number": "JE-00000001", "journal_run": "JR-00000001",
-                         "released_transaction_count": 1}
+    assert unstamped(transferred, CONTROLLER, since) == {
+        "number": "JE-00000002", "from": "no", "to": "yes"}
+    assert unstamped(cancelled, CONTROLLER, since) == {
+        "number": "JE-00000001", "journal_run": "JR-00000001", "released_transaction_count": 1}
+    assert transferred == await event_data(pool, "journal_entry.transfer_status_changed",
+                                           "JE-00000002")
+    assert cancelled == await event_data(pool, "journal_entry.cancelled", "JE-00000001")
     csv_file = tmp_path / "je2.csv"
     (again, kept, frozen, exported, not_created, bad_status, no_file, entry2,
      pending_close, close_may_first) = await ledger.many(
@@ -255,9 +264,9 @@ async def test_operator_session_settings_periods_runs_entries_and_errors(
         ("journal-entries", "list", "--org", "US", "--period", "Apr-2024"),
     )
     assert reopened == APR
-    assert run_cancelled == {"number": may_run["number"],
-                             "cancelled_entries": may_run["journal_entry_numbers"],
-                             "kept_entries": [], "status": "cancelled"}
+    assert unstamped(run_cancelled, CONTROLLER, since) == {
+        "number": may_run["number"], "cancelled_entries": may_run["journal_entry_numbers"],
+        "kept_entries": [], "status": "cancelled"}
     assert [e["number"] for e in by_period] == sorted(
         ["JE-00000001", "JE-00000002", *rerun["journal_entry_numbers"]])
     # seed 001's two reclassification records are never picked up; May's two payments are

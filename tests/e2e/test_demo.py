@@ -117,24 +117,47 @@ async def test_demo_runs_the_whole_pipeline_and_reports_exact_counts(
         excluded = [r for r in result["pending"] if r["state"] == "excluded"]
         assert sum(r["count"] for r in excluded) == 2  # seed 001's reclassifications
 
-        assert result["journal_events"] == {"journal_entry.created": ENTRIES,
-                                            "journal_run.completed": len(RUNS)}
+        # the first entry, transferred, is reversed on May 1st by the next entry number
+        reversal = result["reversal"]
+        first, new = entries[0], reversal["entry"]
+        assert (reversal["transferred"]["number"], reversal["transferred"]["to"]) == (
+            "JE-00000001", "yes")
+        assert {k: v for k, v in reversal["reversed"].items() if k not in ("at", "by")} == {
+            "number": "JE-00000001", "reversed_by": f"JE-{ENTRIES + 1:08d}",
+            "released_transaction_count": first["transaction_count"]}
+        swap = {"debit": "credit", "credit": "debit"}
+        assert new == first | {
+            "number": f"JE-{ENTRIES + 1:08d}", "accounting_period": "May-2024",
+            "journal_entry_date": "2024-05-01", "transaction_count": 0,
+            "reverses": "JE-00000001",
+            "total_debit": first["total_credit"], "total_credit": first["total_debit"],
+            "lines": sorted(({**x, "side": swap[x["side"]]} for x in first["lines"]),
+                            key=lambda x: x["side"] != "debit")}
+
+        assert result["journal_events"] == {
+            "journal_entry.created": ENTRIES + 1, "journal_run.completed": len(RUNS),
+            "journal_entry.transfer_status_changed": 1, "journal_entry.reversed": 1}
 
         # Read the kept journal topic ourselves: the same events, bodies equal to the JSON.
         assert settings.kafka_bootstrap
         records = await consume_all(settings.kafka_bootstrap, result["topics"]["journal"],
-                                    ENTRIES + len(RUNS))
+                                    ENTRIES + len(RUNS) + 3)
         messages = [json.loads(r.value) for r in records]
         assert Counter(m["event_type"] for m in messages) == result["journal_events"]
         created = {m["data"]["number"]: m["data"] for m in messages
                    if m["event_type"] == "journal_entry.created"}
-        assert created == {e["number"]: e for e in entries}
+        assert created == {e["number"]: e for e in [*entries, new]}
+        us = [m["event_type"] for m in messages if m["org"] == "US"]  # one key: in order
+        assert us[-3:] == ["journal_entry.transfer_status_changed", "journal_entry.reversed",
+                           "journal_entry.created"]
 
         assert result["console"]["url"] == (
             f"http://{settings.http_host}:{settings.http_port}/console/")
         conn = await asyncpg.connect(with_query_params(pg_url, search_path=schema))
         try:
-            assert await conn.fetchval("SELECT count(*) FROM journal_entries") == ENTRIES
+            assert await conn.fetchval("SELECT count(*) FROM journal_entries") == ENTRIES + 1
+            assert await conn.fetchval(
+                "SELECT status FROM journal_entries WHERE number = 'JE-00000001'") == "reversed"
             assert await conn.fetchval(
                 "SELECT count(*) FROM outbox WHERE sent_at IS NULL") == 0
             assert await conn.fetchval(  # the key printed is a viewer key of this data
@@ -151,6 +174,7 @@ async def test_without_keep_the_demo_leaves_no_schema_behind(
 ) -> None:
     result = run_demo(settings)
     assert len(result["entries"]) == ENTRIES and not result["kept"]
+    assert result["reversal"]["entry"]["reverses"] == "JE-00000001"
     conn = await asyncpg.connect(pg_url)
     try:
         assert not await conn.fetchval(

@@ -27,20 +27,23 @@ async def bearer(pool: asyncpg.Pool, role: str, name: str | None = None) -> dict
 
 @asynccontextmanager
 async def serving(
-    settings: Settings, pool: asyncpg.Pool, role: str | None = "operator"
+    settings: Settings, pool: asyncpg.Pool, role: str | None = "operator",
+    name: str | None = None,
 ) -> AsyncIterator[httpx.AsyncClient]:
     """``uvicorn.Server(config).serve()`` as a task until the block ends; the client's base
-    URL is the server's, and it sends a new key of ``role`` (None: no key)."""
-    async with serving_app(settings, pool, role) as (client, _app):
+    URL is the server's, and it sends a new key of ``role`` (None: no key), named ``name``
+    (default: after its role)."""
+    async with serving_app(settings, pool, role, name) as (client, _app):
         yield client
 
 
 @asynccontextmanager
 async def serving_app(
-    settings: Settings, pool: asyncpg.Pool, role: str | None = "operator"
+    settings: Settings, pool: asyncpg.Pool, role: str | None = "operator",
+    name: str | None = None,
 ) -> AsyncIterator[tuple[httpx.AsyncClient, FastAPI]]:
     """``serving``, and the app being served (to look at what it owns)."""
-    headers = await bearer(pool, role) if role is not None else {}
+    headers = await bearer(pool, role, name) if role is not None else {}
     server = api_server(settings, pool)
     task = asyncio.create_task(server.serve())
     async with httpx.AsyncClient(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import asyncpg
@@ -19,6 +19,7 @@ from services.config import Settings
 from services.embedded import free_port
 from services.samples import seed001_expected, seed001_lines
 from services.store.pool import create_pool
+from tests.integration.audit import unstamped
 from tests.integration.billing import store_lines, txn
 from tests.integration.conftest import IngestRunner
 from tests.integration.http_api import serving
@@ -28,11 +29,13 @@ from tests.servers import create_schema, drop_schema, with_query_params
 EPAI = "Electronic Payment Application Item"
 US = [{"organizationName": "US"}]
 ZUORA_TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$")
+#: The name of the operator key the ``api`` client sends: the actor of what it does.
+OPERATOR = "month-end-bot"
 
 
 @pytest.fixture
 async def api(settings: Settings, pool: asyncpg.Pool) -> AsyncIterator[httpx.AsyncClient]:
-    async with serving(settings, pool) as client:
+    async with serving(settings, pool, name=OPERATOR) as client:
         yield client
 
 
@@ -84,6 +87,7 @@ async def test_seed001_runs_by_display_name_entries_and_transaction_detail(
 
     april = await ok(await api.post("/v1/journal-runs", json=run_body("Apr-2024")))
     assert ZUORA_TIMESTAMP.match(april.pop("executedOn"))
+    assert ZUORA_TIMESTAMP.match(april.pop("createdOn"))
     assert april == {
         "success": True, "journalRunNumber": "JR-00000001", "number": "JR-00000001",
         "status": "Completed", "journalEntryDate": "2024-04-30",
@@ -92,6 +96,7 @@ async def test_seed001_runs_by_display_name_entries_and_transaction_detail(
         "transactionTypes": [{"type": EPAI}], "aggregateCurrency": False,
         "accountingPeriodName": "Apr-2024", "journalEntryNumbers": ["JE-00000001", "JE-00000002"],
         "transactionCount": 3, "transactionTypeIds": ["electronic_payment_application_item"],
+        "createdBy": OPERATOR, "cancelledBy": None, "cancelledOn": None,
     }
     may = await ok(await api.post("/v1/journal-runs",
                                   json=run_body("May-2024", journalEntryDate="2024-06-01")))
@@ -99,6 +104,7 @@ async def test_seed001_runs_by_display_name_entries_and_transaction_detail(
             may["journalEntryDate"]) == ("JR-00000002", ["JE-00000003"], 2, "2024-06-01")
     got = await ok(await api.get("/v1/journal-runs/JR-00000001"))
     assert ZUORA_TIMESTAMP.match(got.pop("executedOn"))
+    assert ZUORA_TIMESTAMP.match(got.pop("createdOn"))
     assert got == {k: v for k, v in april.items() if k != "journalRunNumber"}
 
     page = await ok(await api.get("/v1/journal-entries/journal-runs/JR-00000001"))
@@ -120,7 +126,8 @@ async def test_seed001_runs_by_display_name_entries_and_transaction_detail(
         "organizationLabel": "US", "timePeriodStart": "2024-05-01",
         "timePeriodEnd": "2024-05-31", "notes": None, "transferredBy": None,
         "transferDateTime": None, "journalRun": "JR-00000002", "transactionCount": 2,
-        "totalDebit": "10.00", "totalCredit": "10.00",
+        "totalDebit": "10.00", "totalCredit": "10.00", "reverses": None, "reversalEntry": None,
+        "reversedBy": None, "reversedOn": None, "cancelledBy": None, "cancelledOn": None,
     }
 
     applied = by_count[2]["number"]
@@ -230,8 +237,10 @@ async def test_refusals_answer_with_the_rule_status_and_code(
 
     # transfer status: Zuora's words, case-insensitive; an unknown one is the handler's rule;
     # what the ledger does not keep is refused, and nothing changes
-    assert await ok(await api.put(f"{entry}/basic-information",
-                                  json={"transferredToAccounting": "Processing"})) == {
+    since = datetime.now(UTC)
+    assert unstamped(await ok(await api.put(f"{entry}/basic-information",
+                                            json={"transferredToAccounting": "Processing"})),
+                     OPERATOR, since) == {
         "success": True, "number": "JE-00000001", "transferredToAccounting": "Processing"}
     for body, expected in [
         ({"transferredToAccounting": "Maybe"}, (400, "transfer_status_invalid")),
@@ -247,11 +256,12 @@ async def test_refusals_answer_with_the_rule_status_and_code(
     assert (await ok(await api.get(entry)))["transferredToAccounting"] == "Processing"
     assert refusal(await api.put(f"{entry}/cancel")) == (409, "journal_entry_transferred")
     kept = await ok(await api.put("/v1/journal-runs/JR-00000001/cancel"))
-    assert kept == {"success": True, "number": "JR-00000001", "cancelledEntries": [],
-                    "keptEntries": ["JE-00000001"], "status": "Completed"}
+    assert unstamped(kept, OPERATOR, since) == {
+        "success": True, "number": "JR-00000001", "cancelledEntries": [],
+        "keptEntries": ["JE-00000001"], "status": "Completed"}
 
     await ok(await api.put(f"{entry}/basic-information", json={"transferredToAccounting": "No"}))
-    assert await ok(await api.put(f"{entry}/cancel")) == {
+    assert unstamped(await ok(await api.put(f"{entry}/cancel")), OPERATOR, since) == {
         "success": True, "number": "JE-00000001", "journalRun": "JR-00000001",
         "releasedTransactionCount": 1}
     assert refusal(await api.put(f"{entry}/cancel")) == (409, "journal_entry_already_cancelled")

@@ -1,16 +1,18 @@
-"""After a run (DOMAIN.md §3): cancel entries and runs, transfer status, transaction detail."""
+"""After a run (docs/domain.md §3): cancel entries and runs, transfer status, transaction
+detail; each command records when and by whom."""
 
 from __future__ import annotations
 
 import csv
 import io
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import asyncpg
 import pytest
 
 from events.journal_rules import JournalRunRequest
+from services.actor import acting_as, os_user
 from services.errors import Conflict, NotFound
 from services.journal.entries import (
     EXPORT_COLUMNS,
@@ -21,6 +23,7 @@ from services.journal.entries import (
 )
 from services.journal.run import create_journal_run
 from services.journal.views import get_entry, get_run, list_entries
+from tests.integration.audit import unstamped
 from tests.integration.billing import store_lines, txn
 from tests.integration.db import rows, scalar
 from tests.integration.ledger_setup import set_up
@@ -60,7 +63,8 @@ async def test_a_cancelled_entry_releases_its_transactions_to_the_next_run(
     amer = await entry_of(pool, "am-1")
     assert amer is not None and await entry_of(pool, "am-2") == amer
 
-    assert await cancel_entry(pool, amer) == {
+    since = datetime.now(UTC)
+    assert unstamped(await cancel_entry(pool, amer), os_user(), since) == {
         "number": amer, "journal_run": "JR-00000001", "released_transaction_count": 2}
     assert (await get_entry(pool, amer))["status"] == "cancelled"
     assert await entry_of(pool, "am-1") is None and await entry_of(pool, "am-2") is None
@@ -90,8 +94,14 @@ async def test_a_cancelled_entry_releases_its_transactions_to_the_next_run(
 @pytest.mark.parametrize("transfer", ["yes", "processing"])
 async def test_a_transferred_entry_cannot_be_cancelled(pool: asyncpg.Pool, transfer: str) -> None:
     await three_entries(pool)
-    assert await set_transfer_status(pool, "JE-00000002", transfer) == {
+    since = datetime.now(UTC)
+    with acting_as("gl-sync"):
+        changed = await set_transfer_status(pool, "JE-00000002", transfer)
+    assert unstamped(changed, "gl-sync", since) == {
         "number": "JE-00000002", "from": "no", "to": transfer}
+    with acting_as("gl-sync"):  # the same status again: nothing changes, nothing is recorded
+        assert await set_transfer_status(pool, "JE-00000002", transfer) == {
+            "number": "JE-00000002", "from": transfer, "to": transfer, "at": None, "by": None}
     events = await scalar(pool, "SELECT count(*) FROM events")
     with pytest.raises(Conflict) as caught:
         await cancel_entry(pool, "JE-00000002")
@@ -114,8 +124,10 @@ async def test_cancelling_a_run_keeps_its_transferred_entry_and_stays_completed(
 ) -> None:
     await three_entries(pool)
     await set_transfer_status(pool, "JE-00000002", "yes")
-    answer = await cancel_run(pool, "JR-00000001")
-    assert answer == {
+    since = datetime.now(UTC)
+    with acting_as("controller"):
+        answer = await cancel_run(pool, "JR-00000001")
+    assert unstamped(answer, "controller", since) == {
         "number": "JR-00000001",
         "cancelled_entries": ["JE-00000001", "JE-00000003"],
         "kept_entries": ["JE-00000002"],
@@ -140,9 +152,11 @@ async def test_cancelling_a_run_without_transferred_entries_cancels_it(
 ) -> None:
     await three_entries(pool)
     await cancel_entry(pool, "JE-00000001")
+    since = datetime.now(UTC)
     answer = await cancel_run(pool, "JR-00000001")
-    assert answer == {"number": "JR-00000001", "cancelled_entries": ["JE-00000002", "JE-00000003"],
-                      "kept_entries": [], "status": "cancelled"}
+    assert unstamped(answer, os_user(), since) == {
+        "number": "JR-00000001", "cancelled_entries": ["JE-00000002", "JE-00000003"],
+        "kept_entries": [], "status": "cancelled"}
     assert (await get_run(pool, "JR-00000001"))["status"] == "cancelled"
     assert await scalar(pool, "SELECT count(*) FROM journaled_transactions") == 0
     with pytest.raises(Conflict) as caught:

@@ -3,16 +3,18 @@ before anything is written: no event, no outbox row, no number consumed (docs/do
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import asyncpg
 import pytest
 
 from events.journal_rules import JournalRunRequest
+from services.actor import acting_as
 from services.commands.periods import change_period_status
 from services.errors import LedgerError, NotFound, RejectedInput
 from services.journal.run import create_journal_run
+from tests.integration.audit import run_unstamped
 from tests.integration.billing import store_lines, txn
 from tests.integration.db import rows, scalar
 from tests.integration.ledger_setup import set_up
@@ -136,8 +138,11 @@ async def test_a_run_that_finds_nothing_completes_with_no_entries_and_takes_a_nu
     pool: asyncpg.Pool,
 ) -> None:
     await set_up(pool)
-    result = await create_journal_run(pool, JournalRunRequest(types=INVOICE, period="May-2024"))
-    assert result == {
+    since = datetime.now(UTC)
+    with acting_as("month-end@example.com"):
+        result = await create_journal_run(pool, JournalRunRequest(types=INVOICE,
+                                                                  period="May-2024"))
+    assert run_unstamped(result, "month-end@example.com", since) == {
         "number": "JR-00000001",
         "org": None,
         "target": {"period": "May-2024", "start_date": "2024-05-01", "end_date": "2024-05-31"},

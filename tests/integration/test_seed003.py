@@ -1,4 +1,4 @@
-"""Seed 003: Multi-Org with invoice settlement harmonization (DOMAIN.md §2).
+"""Seed 003: Multi-Org with invoice settlement harmonization (docs/domain.md §2).
 
 Account U-2 has INV-1 (-100, org US) and three legacy settlement transactions: IIA-1 (-20),
 IA-1 (-30) and CBA-1 (-40). Upstream labels every message with org US; the ledger still puts
@@ -128,6 +128,7 @@ async def test_seed003_invoice_in_us_scope_adjustments_unlabeled_and_never_journ
         "transaction_count": 1,
         "status": "created",
         "transfer_status": "no",
+        "reverses": None,
     }
     # the invoice has left the pending set; the three adjustments are still unlabeled
     assert [r["transaction_type"] for r in await pending_report(pool, "US")] == []

@@ -104,6 +104,8 @@ ZUORA_OPERATIONS: dict[Route, Operation] = {
 #: /v1 routes Zuora has no operation for.
 LEDGER_ONLY = {
     ("GET", "/v1/journal-entries/{je}/transaction-details"),  # CSV of an entry's transactions
+    ("POST", "/v1/journal-entries/{je}/reverse"),  # Zuora does not reverse summary entries
+    ("GET", "/v1/journal-runs"),  # Zuora does not list runs
 }
 
 _TRIAL_BALANCE = {"runTrialBalanceStatus", "runTrialBalanceStart", "runTrialBalanceEnd",

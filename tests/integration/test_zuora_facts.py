@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import asyncpg
@@ -62,9 +62,9 @@ async def test_ids_and_times_are_recorded_and_a_rebuild_gives_them_back(
     assert periods["May-2024"]["updated_at"] == created[2]["recorded_at"]
 
     entry = (await rows(pool, "SELECT * FROM journal_entries"))[0]
-    transferred = await rows(pool, "SELECT recorded_at FROM events "
+    transferred = await rows(pool, "SELECT payload -> 'data' ->> 'at' AS at FROM events "
                                    "WHERE event_type = 'journal_entry.transfer_status_changed'")
-    assert entry["transferred_at"] == transferred[0]["recorded_at"]
+    assert entry["transferred_at"] == datetime.fromisoformat(transferred[0]["at"])
     completed = await rows(pool, "SELECT recorded_at FROM events "
                                  "WHERE event_type = 'journal_run.completed'")
     assert (await rows(pool, "SELECT executed_at FROM journal_runs")) == [

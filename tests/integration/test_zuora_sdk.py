@@ -124,9 +124,13 @@ async def test_a_month_end_through_zuoras_sdk(zuora: ZuoraSdk, pool: asyncpg.Poo
     assert [t.type for t in got.transaction_types] == [JournalRunTransactionType.INVOICE_ITEM]
     assert [o.organization_name for o in got.organization_labels] == ["US"]
     assert ZUORA_TIMESTAMP.match(got.executed_on)
+    created_on = got.additional_properties.pop("createdOn")
+    assert ZUORA_TIMESTAMP.match(created_on)
     assert got.additional_properties == {
         "accountingPeriodName": "Apr-2024", "journalEntryNumbers": ["JE-00000001", "JE-00000002"],
-        "transactionCount": 3, "transactionTypeIds": ["invoice_item"]}
+        "transactionCount": 3, "transactionTypeIds": ["invoice_item"],
+        "createdBy": await actor_of(pool, "journal_run.completed"), "cancelledBy": None,
+        "cancelledOn": None}
 
     # -- its entries: list page by page, get one ----------------------------------------------
     first = await sdk_call(zuora.entries.get_all_summary_journal_entries, "JR-00000001",
@@ -156,7 +160,8 @@ async def test_a_month_end_through_zuoras_sdk(zuora: ZuoraSdk, pool: asyncpg.Poo
         "2024-04-30", False, None, None, None)
     assert entry.additional_properties == {
         "journalRun": "JR-00000001", "transactionCount": 2, "totalDebit": "150.25",
-        "totalCredit": "150.25"}
+        "totalCredit": "150.25", "reverses": None, "reversalEntry": None, "reversedBy": None,
+        "reversedOn": None, "cancelledBy": None, "cancelledOn": None}
 
     # -- transfer, cancel (refused once transferred), cancel the run --------------------------
     transferred = await sdk_call(
@@ -172,18 +177,27 @@ async def test_a_month_end_through_zuoras_sdk(zuora: ZuoraSdk, pool: asyncpg.Poo
     assert await sdk_refusal(zuora.entries.cancel_summary_journal_entry, "JE-00000001") == (
         409, "journal_entry_transferred")
     cancelled = await sdk_call(zuora.entries.cancel_summary_journal_entry, "JE-00000002")
+    cancel_actor = await actor_of(pool, "journal_entry.cancelled")
+    at = cancelled.additional_properties.pop("at")
     assert (cancelled.success, cancelled.additional_properties) == (True, {
-        "number": "JE-00000002", "journalRun": "JR-00000001", "releasedTransactionCount": 1})
+        "number": "JE-00000002", "journalRun": "JR-00000001", "releasedTransactionCount": 1,
+        "by": cancel_actor})
     entry = await sdk_call(zuora.entries.get_summary_journal_entry, "JE-00000002")
     assert entry.status == JournalEntryStatus.CANCELLED
+    assert (entry.additional_properties["cancelledBy"],
+            entry.additional_properties["cancelledOn"]) == (
+        cancel_actor, f"{at[:10]} {at[11:19]}")  # the same time, in Zuora's form
 
     await sdk_call(zuora.entries.update_basic_summary_journal_entry, "JE-00000001",
                    UpdateBasicSummaryJournalEntryRequest(
                        transferred_to_accounting=TransferredToAccountingStatus.NO))
     run_cancelled = await sdk_call(zuora.runs.cancel_journal_run, "JR-00000001")
+    at = run_cancelled.additional_properties.pop("at")
     assert (run_cancelled.success, run_cancelled.additional_properties) == (True, {
         "number": "JR-00000001", "status": "Cancelled", "cancelledEntries": ["JE-00000001"],
-        "keptEntries": []})
+        "keptEntries": [], "by": cancel_actor})
+    assert (await sdk_call(zuora.runs.get_journal_run, "JR-00000001")).additional_properties[
+        "cancelledOn"] == f"{at[:10]} {at[11:19]}"
     got = await sdk_call(zuora.runs.get_journal_run, "JR-00000001")
     assert got.status == JournalRunStatus.CANCELLED
     assert await rows(pool, "SELECT count(*) AS n FROM journaled_transactions") == [{"n": 0}]

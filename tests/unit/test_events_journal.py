@@ -1,4 +1,4 @@
-"""Outbound journal events (CONTRACT.md §2) and the JSON Schemas of every message."""
+"""Outbound journal events (docs/contract.md §2) and the JSON Schemas of every message."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from events import (
     JournalEntryCancelled,
     JournalEntryCreated,
     JournalEntryLine,
+    JournalEntryReversed,
     JournalEntryTransferStatusChanged,
     JournalRunCancelled,
     JournalRunCompleted,
@@ -32,7 +33,7 @@ WHEN = datetime(2024, 5, 1, 9, 30, tzinfo=UTC)
 
 
 def entry(**changes: Any) -> dict[str, Any]:
-    """The first April entry of seed 001 (DOMAIN.md §4)."""
+    """The first April entry of seed 001 (docs/domain.md §4)."""
     base: dict[str, Any] = {
         "number": "JE-00000001",
         "journal_run": "JR-00000001",
@@ -62,6 +63,7 @@ def test_outbound_event_types_of_the_contract() -> None:
         "journal_run.completed": JournalRunCompleted,
         "journal_entry.created": JournalEntryCreated,
         "journal_entry.cancelled": JournalEntryCancelled,
+        "journal_entry.reversed": JournalEntryReversed,
         "journal_run.cancelled": JournalRunCancelled,
         "journal_entry.transfer_status_changed": JournalEntryTransferStatusChanged,
     }
@@ -97,28 +99,57 @@ def test_journal_entry_created_envelope() -> None:
             "transaction_count": 1,
             "status": "created",
             "transfer_status": "no",
+            "reverses": None,
         },
     }
     json.dumps(envelope)  # ready to publish as is
 
 
+def cancelled() -> JournalEntryCancelled:
+    return JournalEntryCancelled(number="JE-00000002", journal_run="JR-00000001",
+                                 released_transaction_count=2, at=WHEN, by="alice")
+
+
 def test_envelope_defaults_and_unlabeled_org() -> None:
-    data = JournalEntryCancelled(
-        number="JE-00000002", journal_run="JR-00000001", released_transaction_count=2
-    )
-    envelope = outbound_envelope("journal_entry.cancelled", None, data)
+    envelope = outbound_envelope("journal_entry.cancelled", None, cancelled())
     assert envelope["org"] is None
     UUID(envelope["event_id"])
     assert envelope["occurred_at"].endswith("Z")
     assert envelope["data"] == {
         "number": "JE-00000002", "journal_run": "JR-00000001", "released_transaction_count": 2,
+        "at": "2024-05-01T09:30:00.000000Z", "by": "alice",
     }
+
+
+def test_who_and_when_are_utc_with_microseconds_and_must_carry_a_zone() -> None:
+    data = JournalEntryReversed.model_validate({
+        "number": "JE-00000001", "reversed_by": "JE-00000009", "released_transaction_count": 3,
+        "at": "2024-05-01T11:30:00.25+02:00", "by": "ops@example.com"})
+    assert data.model_dump(mode="json") == {
+        "number": "JE-00000001", "reversed_by": "JE-00000009", "released_transaction_count": 3,
+        "at": "2024-05-01T09:30:00.250000Z", "by": "ops@example.com"}
+    with pytest.raises(ValidationError):  # a time without a zone is not an instant
+        JournalEntryReversed.model_validate(
+            data.model_dump(mode="json") | {"at": "2024-05-01T09:30:00"})
+    with pytest.raises(ValidationError):  # the new entry is an entry number
+        JournalEntryReversed.model_validate(
+            data.model_dump(mode="json") | {"reversed_by": "JR-00000001"})
+
+
+def test_an_entry_may_name_the_entry_it_reverses() -> None:
+    reversal = JournalEntryCreated.model_validate(entry(reverses="JE-00000007",
+                                                        transaction_count=0))
+    assert reversal.model_dump(mode="json")["reverses"] == "JE-00000007"
+    assert JournalEntryCreated.model_validate(entry(status="reversed")).status == "reversed"
+    with pytest.raises(ValidationError):
+        JournalEntryCreated.model_validate(entry(reverses="JR-00000007"))
 
 
 def test_envelope_accepts_a_mapping_and_converts_offsets_to_utc() -> None:
     envelope = outbound_envelope(
         "journal_run.cancelled", "EU",
-        {"number": "JR-00000003", "cancelled_entries": ["JE-00000004"], "kept_entries": []},
+        {"number": "JR-00000003", "cancelled_entries": ["JE-00000004"], "kept_entries": [],
+         "at": "2024-05-01T09:30:00.000000Z", "by": "alice"},
         occurred_at=datetime(2024, 5, 1, 11, 30, tzinfo=timezone(timedelta(hours=2))),
     )
     assert envelope["occurred_at"] == "2024-05-01T09:30:00Z"
@@ -126,9 +157,7 @@ def test_envelope_accepts_a_mapping_and_converts_offsets_to_utc() -> None:
 
 
 def test_envelope_refuses_wrong_inputs() -> None:
-    data = JournalEntryCancelled(
-        number="JE-00000002", journal_run="JR-00000001", released_transaction_count=2
-    )
+    data = cancelled()
     with pytest.raises(ValueError):
         outbound_envelope("journal_entry.deleted", None, data)
     with pytest.raises(TypeError):
@@ -138,15 +167,19 @@ def test_envelope_refuses_wrong_inputs() -> None:
 
 
 def test_transfer_status_changed_uses_from_on_the_wire() -> None:
-    by_name = JournalEntryTransferStatusChanged(number="JE-00000001", from_="no", to="processing")
+    by_name = JournalEntryTransferStatusChanged(number="JE-00000001", from_="no",
+                                                to="processing", at=WHEN, by="gl-sync")
     by_alias = JournalEntryTransferStatusChanged.model_validate(
-        {"number": "JE-00000001", "from": "no", "to": "processing"}
+        {"number": "JE-00000001", "from": "no", "to": "processing",
+         "at": "2024-05-01T09:30:00Z", "by": "gl-sync"}
     )
     assert by_name == by_alias
     data = outbound_envelope("journal_entry.transfer_status_changed", "US", by_name)["data"]
-    assert data == {"number": "JE-00000001", "from": "no", "to": "processing"}
+    assert data == {"number": "JE-00000001", "from": "no", "to": "processing",
+                    "at": "2024-05-01T09:30:00.000000Z", "by": "gl-sync"}
     with pytest.raises(ValidationError):
-        JournalEntryTransferStatusChanged(number="JE-00000001", from_="no", to="done")
+        JournalEntryTransferStatusChanged(number="JE-00000001", from_="no", to="done",
+                                          at=WHEN, by="gl-sync")
 
 
 def test_journal_run_completed() -> None:
@@ -157,13 +190,16 @@ def test_journal_run_completed() -> None:
         journal_entry_date=date(2024, 4, 30),
         transaction_types=["electronic_payment_application_item"],
         status="completed", journal_entry_numbers=["JE-00000001", "JE-00000002"],
-        transaction_count=3,
+        transaction_count=3, created_at=WHEN, created_by="alice",
     )
     dumped = run.model_dump(mode="json")
     assert dumped["target"] == {"period": "Apr-2024", "start_date": "2024-04-01",
                                 "end_date": "2024-04-30"}
     assert list(dumped) == ["number", "org", "target", "journal_entry_date", "transaction_types",
-                            "status", "journal_entry_numbers", "transaction_count"]
+                            "status", "journal_entry_numbers", "transaction_count",
+                            "created_at", "created_by"]
+    assert (dumped["created_at"], dumped["created_by"]) == ("2024-05-01T09:30:00.000000Z",
+                                                            "alice")
 
 
 @pytest.mark.parametrize(

@@ -25,7 +25,8 @@ EXPECTED = {
     "ExclusionReason", "exclusion_reason", "status_eligible", "HOLD_REASON_STATUS",
     # journal
     "JournalRunTarget", "JournalRunCompleted", "JournalEntryLine", "JournalEntryCreated",
-    "JournalEntryCancelled", "JournalRunCancelled", "JournalEntryTransferStatusChanged",
+    "JournalEntryCancelled", "JournalEntryReversed", "JournalRunCancelled",
+    "JournalEntryTransferStatusChanged",
     "OUTBOUND_EVENT_TYPES", "outbound_envelope",
     # schemas
     "json_schemas",

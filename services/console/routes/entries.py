@@ -15,11 +15,11 @@ from services.api.csv_stream import csv_response
 from services.console import data
 from services.console.forms import CheckedForm, field
 from services.console.pages import PAGE_SIZE, ConsoleRoute, PageContext
-from services.console.reversal import REVERSAL_AVAILABLE, reverse_entry
 from services.console.routes.runs import UNLABELED, scope_filter
 from services.errors import LedgerError, RejectedInput
 from services.journal import entries as entry_commands
 from services.journal import views
+from services.journal.reversal import reverse_entry
 
 router = APIRouter(route_class=ConsoleRoute)
 
@@ -54,7 +54,6 @@ async def entry_page(page: PageContext, je: str) -> Response:
         may_cancel=(entry["status"] == "created"
                     and entry["transfer_status"] not in entry_commands.LOCKED_BY_TRANSFER),
         may_reverse=entry["status"] == "created" and entry["transfer_status"] == "yes",
-        reversal_available=REVERSAL_AVAILABLE,
     )
 
 
@@ -108,5 +107,5 @@ async def reverse(page: PageContext, form: CheckedForm, je: str) -> Response:
         done = await reverse_entry(page.pool, je, on)
     except LedgerError as error:
         return page.redirect(where, flash=_refused(error))
-    new = done["reversed_by"]
+    new = done.reversed.reversed_by
     return page.redirect(f"/console/entries/{new}", flash=("ok", f"{je} reversed by {new}."))
