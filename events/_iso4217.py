@@ -22,7 +22,7 @@ from types import MappingProxyType
 
 __all__ = ["DEFAULT_MINOR_UNITS", "ISO_4217_CODES", "MINOR_UNITS", "NO_MINOR_UNIT"]
 
-# noqa below: tables of codes read better than hundreds of quoted strings.
+# SIM905 below: tables of codes read better than hundreds of quoted strings.
 _TWO_DIGITS = """
     AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BMD BND BOB BOV BRL BSD
     BTN BWP BYN BZD CAD CDF CHE CHF CHW CNY COP COU CRC CUC CUP CVE CZK DKK DOP

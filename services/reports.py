@@ -15,6 +15,7 @@ from typing import Any
 
 import asyncpg
 
+from events.amounts import format_amount
 from events.periods import OPEN_ENDED_NAME
 from events.transaction_types import TRANSACTION_TYPES, enabled_types
 from services.commands.recording import ensure_initialized, load_settings, scope_of
@@ -108,7 +109,7 @@ async def pending_report(pool: asyncpg.Pool, org: str | None = None) -> list[dic
             "state": r["state"],
             "reason": r["reason"],
             "count": r["count"],
-            "amount": str(r["amount"]),
+            "amount": format_amount(r["amount"], r["currency"]),
         }
         for r in rows
     ]
@@ -124,7 +125,7 @@ async def unlabeled_report(pool: asyncpg.Pool) -> list[dict[str, Any]]:
             "id": r["id"],
             "date": r["date"].isoformat(),
             "status": r["status"],
-            "amount": str(r["amount"]),
+            "amount": format_amount(r["amount"], r["currency"]),
             "currency": r["currency"],
             "document_number": r["document_number"],
             "account_number": r["account_number"],

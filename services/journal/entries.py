@@ -141,7 +141,8 @@ EXPORT_COLUMNS = (
 
 _EXPORT = """
 SELECT j.journal_entry, p.id AS transaction_id, p.type AS transaction_type, p.subtype,
-       p.date AS transaction_date, p.document_number, p.account_number, p.amount, p.currency,
+       p.date AS transaction_date, p.document_number, p.account_number,
+       format_amount(p.amount, p.currency) AS amount, p.currency,
        p.debit_account, p.credit_account, p.segments::text AS segments, p.org
 FROM journaled_transactions j JOIN pending_transactions p USING (type, id)
 WHERE j.journal_entry = $1 ORDER BY p.type, p.id
