@@ -23,14 +23,41 @@ from services.commands.recording import ensure_initialized, load_settings, scope
 LEGACY_TYPES = sorted(t.id for t in TRANSACTION_TYPES.values() if t.legacy)
 REQUIRED = [(t.id, t.required_status) for t in TRANSACTION_TYPES.values()]
 
+#: The scope of transaction ``p``: its org's under Multi-Org, unless its type is a legacy
+#: one ($1 multi_org, $2 legacy type ids).
+SCOPE_OF = """
+CASE WHEN $1::boolean AND NOT (p.type = ANY($2::text[])) THEN coalesce(p.org, '') ELSE '' END
+"""
+
+#: What an unjournaled transaction ``s`` (with its ``scope`` and its type's
+#: ``required_status``) is: excluded, held or pending ($1 multi_org, $2 legacy type ids,
+#: $5 the type ids the settlement settings enable); ``REASON`` says why.
+STATE = """
+CASE
+    WHEN s.exclusion_reason IS NOT NULL THEN 'excluded'
+    WHEN $1::boolean AND s.type = ANY($2::text[]) THEN 'held'
+    WHEN $1::boolean AND s.scope = '' THEN 'held'
+    WHEN NOT (s.type = ANY($5::text[])) THEN 'held'
+    WHEN s.required_status IS NOT NULL AND s.status <> s.required_status THEN 'held'
+    ELSE 'pending'
+END
+"""
+REASON = """
+CASE
+    WHEN s.exclusion_reason IS NOT NULL THEN s.exclusion_reason
+    WHEN $1::boolean AND s.type = ANY($2::text[]) THEN 'legacy_type_under_multi_org'
+    WHEN $1::boolean AND s.scope = '' THEN 'unlabeled_under_multi_org'
+    WHEN NOT (s.type = ANY($5::text[])) THEN 'type_not_enabled'
+    WHEN s.required_status IS NOT NULL AND s.status <> s.required_status
+        THEN 'status_not_eligible'
+END
+"""
+
 #: $1 multi_org, $2 legacy type ids, $3 type ids, $4 their required statuses,
 #: $5 the type ids the settlement settings enable.
 SCOPED = f"""
 WITH scoped AS (
-    SELECT p.*,
-           CASE WHEN $1::boolean AND NOT (p.type = ANY($2::text[])) THEN coalesce(p.org, '')
-                ELSE '' END AS scope,
-           r.required_status
+    SELECT p.*, {SCOPE_OF} AS scope, r.required_status
     FROM unjournaled_transactions p
     JOIN unnest($3::text[], $4::text[]) AS r(type, required_status) ON r.type = p.type
 ),
@@ -44,22 +71,8 @@ placed AS (
                                             WHERE ap.scope = s.scope), '-infinity'::date)
                     THEN '{OPEN_ENDED_NAME}' END
            ) END AS period,
-           CASE
-               WHEN s.exclusion_reason IS NOT NULL THEN 'excluded'
-               WHEN $1::boolean AND s.type = ANY($2::text[]) THEN 'held'
-               WHEN $1::boolean AND s.scope = '' THEN 'held'
-               WHEN NOT (s.type = ANY($5::text[])) THEN 'held'
-               WHEN s.required_status IS NOT NULL AND s.status <> s.required_status THEN 'held'
-               ELSE 'pending'
-           END AS state,
-           CASE
-               WHEN s.exclusion_reason IS NOT NULL THEN s.exclusion_reason
-               WHEN $1::boolean AND s.type = ANY($2::text[]) THEN 'legacy_type_under_multi_org'
-               WHEN $1::boolean AND s.scope = '' THEN 'unlabeled_under_multi_org'
-               WHEN NOT (s.type = ANY($5::text[])) THEN 'type_not_enabled'
-               WHEN s.required_status IS NOT NULL AND s.status <> s.required_status
-                   THEN 'status_not_eligible'
-           END AS reason
+           {STATE} AS state,
+           {REASON} AS reason
     FROM scoped s
 ),
 ordered AS (
@@ -88,7 +101,8 @@ ORDER BY period_open_ended NULLS LAST, period_start NULLS LAST, period NULLS LAS
 """
 
 
-async def _args(conn: asyncpg.Connection) -> list[Any]:
+async def report_args(conn: asyncpg.Connection) -> list[Any]:
+    """$1..$5 of ``SCOPED`` (and of the fragments), from the settings in force."""
     await ensure_initialized(conn)
     settings = await load_settings(conn)
     return [settings.multi_org, LEGACY_TYPES, [t for t, _ in REQUIRED], [s for _, s in REQUIRED],
@@ -97,7 +111,7 @@ async def _args(conn: asyncpg.Connection) -> list[Any]:
 
 async def pending_report(pool: asyncpg.Pool, org: str | None = None) -> list[dict[str, Any]]:
     async with pool.acquire() as conn, conn.transaction():
-        args = await _args(conn)
+        args = await report_args(conn)
         scope = None if org is None else await scope_of(conn, org)
         rows = await conn.fetch(PENDING, *args, scope)
     return [
@@ -117,7 +131,7 @@ async def pending_report(pool: asyncpg.Pool, org: str | None = None) -> list[dic
 
 async def unlabeled_report(pool: asyncpg.Pool) -> list[dict[str, Any]]:
     async with pool.acquire() as conn, conn.transaction():
-        rows = await conn.fetch(UNLABELED, *await _args(conn))
+        rows = await conn.fetch(UNLABELED, *await report_args(conn))
     return [
         {
             "period": r["period"],

@@ -104,6 +104,7 @@ ZUORA_OPERATIONS: dict[Route, Operation] = {
 #: /v1 routes Zuora has no operation for.
 LEDGER_ONLY = {
     ("GET", "/v1/journal-entries/{je}/transaction-details"),  # CSV of an entry's transactions
+    ("GET", "/v1/accounting-periods/{period_id}/summary"),  # the month-end close check
 }
 
 _TRIAL_BALANCE = {"runTrialBalanceStatus", "runTrialBalanceStart", "runTrialBalanceEnd",
