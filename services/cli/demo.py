@@ -3,8 +3,8 @@
 Settings, orgs and periods through the command handlers; seed 001's payment P-00000003 plus
 generated invoices, payments and legacy adjustments published to Kafka; the ingest (in this
 process) until every event is stored; the pending set; journal runs for April and May in US
-and EU; the outbox publisher until the outbox is empty; the journal events read back from
-the journal topic.
+and EU; April's period summary of each org (the month-end close check); the outbox publisher
+until the outbox is empty; the journal events read back from the journal topic.
 
 A clean slate every time: the demo works in a fresh PostgreSQL schema ``demo_<time>_<hex>``,
 named in the URL as ``?search_path=`` (asyncpg sends unknown URL parameters as server
@@ -49,6 +49,7 @@ from rich.table import Table
 
 from events.journal_rules import JournalRunRequest
 from services.cli.output import JSON_OPTION, console, handles_errors, print_json, table
+from services.cli.summary_view import summary_view
 from services.commands.orgs import create_org
 from services.commands.periods import create_period
 from services.commands.settings import set_settings
@@ -59,6 +60,7 @@ from services.ingest.app import run_ingest
 from services.journal.run import create_journal_run
 from services.journal.views import list_entries
 from services.kafka_io import KAFKA_MESSAGE_CEILING, admin_client, consumer, publish_values
+from services.period_summary import period_summary
 from services.publisher import run_publisher
 from services.reports import pending_report
 from services.samples import to_lines
@@ -212,6 +214,10 @@ class Demo:
         for run in runs:
             self.show.print(entries_table(run, [e for e in entries
                                                 if e["journal_run"] == run["number"]]))
+        summaries = [await period_summary(pool, f"{DEMO_MONTHS[0][0]:%b-%Y}", org)
+                     for org in ORGS]  # the month-end close check of April
+        for summary in summaries:
+            self.show.print(summary_view(summary))
         outbox = await self.publish_outbox(pool)
         read = await self.read_back(outbox)
         counts: dict[str, int] = {}
@@ -227,6 +233,7 @@ class Demo:
             "pending": pending,
             "runs": runs,
             "entries": entries,
+            "summaries": summaries,
             "journal_events": counts,
         }
 
