@@ -17,10 +17,14 @@ Measured:
 (b) the bare SQL floor on an identical copy: one GROUP BY into entry lines plus one INSERT
     marking the rows journaled, in one transaction;
 (c) on a third dataset whose N transactions make one entry: the run, then
-    ``services.journal.entries.export_entry_csv`` of that entry to a file, with peak RSS.
+    ``services.journal.entries.export_entry_csv`` of that entry to a file, with peak RSS;
+(d) after (a), ``services.period_summary.period_summary`` of the period the N transactions
+    were journaled in (best of three), and its two halves alone: the entries' lines per
+    account, and the transactions still pending, held or excluded there.
 With ``--explain`` (or when run/floor > 2), run (a) is cancelled and repeated under
 ``auto_explain`` (ANALYZE, BUFFERS) and the slowest statements' plans are written beside the
-JSON results in ``bench/results/``. Targets: run <= 2x floor, run < 20 s, RSS < 300 MB.
+JSON results in ``bench/results/``. Targets: run <= 2x floor, run < 20 s, RSS < 300 MB,
+period summary < 1 s.
 """
 
 from __future__ import annotations
@@ -57,6 +61,8 @@ from services.commands.settings import set_settings
 from services.ingest.classify import stream_of
 from services.journal.entries import cancel_run, export_entry_csv
 from services.journal.run import create_journal_run
+from services.period_summary import ACCOUNTS, UNJOURNALED, period_summary
+from services.reports import report_args
 from services.samples import to_lines
 from services.samples.documents import BENCH_TYPES, bench_documents, single_group_documents
 from services.store import log
@@ -65,7 +71,7 @@ from services.store.pool import _prepare_connection, create_pool
 RESULTS = Path(__file__).parent / "results"
 LOCAL = "postgresql://postgres@127.0.0.1:5432/postgres"
 APRIL = (date(2024, 4, 1), date(2024, 4, 30))
-TARGET_RATIO, TARGET_RUN_S, TARGET_RSS_MB = 2.0, 20.0, 300.0
+TARGET_RATIO, TARGET_RUN_S, TARGET_RSS_MB, TARGET_SUMMARY_S = 2.0, 20.0, 300.0, 1.0
 console = Console(width=max(Console().width, 110))
 
 FLOOR_GROUP = """
@@ -212,6 +218,27 @@ async def export(pool: asyncpg.Pool, number: str, path: Path) -> int:
         return await export_entry_csv(pool, number, write)
 
 
+async def summary(pool: asyncpg.Pool) -> dict[str, Any]:
+    """(d): the whole summary, best of three, then each half alone on one connection."""
+    times = []
+    for _ in range(3):
+        found, seconds, _rss = await timed(lambda: period_summary(pool, "Apr-2024", "US"))
+        times.append(seconds)
+    out: dict[str, Any] = {"summary_s": min(times), "summary_runs_s": times,
+                           "summary_entries": found["entry_count"],
+                           "summary_unjournaled": sum(found[s]["count"]
+                                                      for s in ("pending", "held", "excluded"))}
+    async with pool.acquire() as conn:
+        started = time.perf_counter()
+        await conn.fetch(ACCOUNTS, "US", APRIL[0], APRIL[1])
+        out["summary_accounts_s"] = time.perf_counter() - started
+        args = await report_args(conn)
+        started = time.perf_counter()
+        await conn.fetch(UNJOURNALED, *args, "US", APRIL[0], APRIL[1], "Apr-2024")
+        out["summary_unjournaled_s"] = time.perf_counter() - started
+    return out
+
+
 async def explain_run(url: str) -> tuple[float, list[tuple[float, str]]]:
     """Cancel the run, then run it again under auto_explain; (seconds, [(ms, plan)])."""
     pool = await create_pool(url, max_size=1)
@@ -256,9 +283,13 @@ async def measure(urls: dict[str, str], explain: bool, stamp: str) -> dict[str, 
             lambda: create_journal_run(pool, request()))
         out["run_transactions"] = run["transaction_count"]
         out["run_entries"] = len(run["journal_entry_numbers"])
+        console.print(f"  (a) run: {out['run_s']:.2f}s, {out['run_entries']} entries")
+        out |= await summary(pool)
     finally:
         await pool.close()
-    console.print(f"  (a) run: {out['run_s']:.2f}s, {out['run_entries']} entries")
+    console.print(f"  (d) period summary: {out['summary_s']:.3f}s (lines per account "
+                  f"{out['summary_accounts_s']:.3f}s, not journaled "
+                  f"{out['summary_unjournaled_s']:.3f}s)")
     out |= await floor(urls["floor"])
     console.print(f"  (b) floor: {out['floor_s']:.2f}s (GROUP BY {out['floor_group_s']:.2f}s, "
                   f"mark {out['floor_mark_s']:.2f}s)")
@@ -315,6 +346,14 @@ def report(result: dict[str, Any]) -> None:
         result["single_run_rss_mb"])
     row("(c) CSV export of that entry", result["export_s"],
         result["export_transactions"], result["export_rss_mb"])
+    fast = result["summary_s"] < TARGET_SUMMARY_S
+    row(f"(d) period summary after (a), {result['summary_entries']} entries "
+        f"[{'green' if fast else 'red'}](target < {TARGET_SUMMARY_S:.0f} s)[/]",
+        result["summary_s"], result["run_transactions"], None)
+    row("(d) its entries' lines per account", result["summary_accounts_s"],
+        result["run_transactions"], None)
+    row("(d) its pending, held, excluded", result["summary_unjournaled_s"],
+        result["run_transactions"], None)
     console.print(t)
     for s in result.get("slowest_statements", []):
         console.print(f"  {s['ms']:>9.0f} ms  {s['statement']}")

@@ -314,3 +314,31 @@ async def test_reverse_entry_in_a_later_period_and_the_released_transactions(
         "reasons": []}
     may = await period_summary(pool, MAY, None)
     assert (may["currencies"], may["entry_count"]) == (currencies(MAY_REVERSAL), 1)
+
+
+async def test_journaled_is_judged_by_membership_whatever_the_run_s_target_or_scope(
+    pool: asyncpg.Pool,
+) -> None:
+    """A transaction journaled by a run over dates inside the period, or journaled in the
+    unlabeled scope before Multi-Org moved it to its org's, is not pending in the summary;
+    the one no run took is."""
+    await set_up(pool)  # unlabeled Apr-2024, May-2024; no Multi-Org
+    await store_lines(pool, [txn("invoice_item", "D1", day(10), "4"),
+                             txn("invoice_item", "D2", day(20), "6"),
+                             txn("invoice_item", "D3", day(25), "5")], org="US")
+    await create_journal_run(pool, JournalRunRequest(
+        types=("invoice_item",), start=day(9), end=day(21)))
+    assert (await period_summary(pool, APRIL, None))["pending"] == {
+        "count": 1, "currencies": [{"currency": "USD", "count": 1, "amount": "5.00"}],
+        "reasons": []}
+    await set_settings(pool, {"multi_org": "true"})
+    await create_org(pool, "US")
+    await create_period(pool, org="US", name=APRIL, start=day(1), end=day(30),
+                        fiscal_year=2024)
+    us = await period_summary(pool, APRIL, "US")  # D1, D2 journaled in the unlabeled scope
+    assert (us["entry_count"], us["pending"]) == (0, {
+        "count": 1, "currencies": [{"currency": "USD", "count": 1, "amount": "5.00"}],
+        "reasons": []})
+    unlabeled = await period_summary(pool, APRIL, None)  # its entry stays where it was made
+    assert (unlabeled["entry_count"], unlabeled["pending"]["count"]) == (1, 0)
+    assert unlabeled["currencies"][0]["total_debit"] == "10.00"
