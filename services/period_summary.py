@@ -11,9 +11,9 @@ at a glance whether the period is complete.
 - The entries' side reads the entries' lines, never the transactions: one GROUP BY over a
   few lines per entry, whatever the number of transactions journaled.
 - Pending, held and excluded are the scope's unjournaled transactions dated in the period
-  (a revenue event item: naming it), judged as ``ledger pending`` judges them
-  (``services.reports``). Counts and signed sums per currency; held and excluded also
-  count their reasons.
+  (a revenue event item: naming it), judged as ``ledger pending`` judges them: counts and
+  signed sums per currency; held and excluded also count their reasons
+  (``services.unjournaled``, which says how it stays fast on a million journaled ones).
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ from typing import Any
 import asyncpg
 
 from events.amounts import format_amount
-from events.periods import UNLABELED_SCOPE
 from services.commands.periods import period_named
 from services.commands.recording import scope_of
-from services.reports import REASON, SCOPE_OF, STATE, report_args
+from services.reports import report_args
+from services.unjournaled import TUNING, unjournaled
 
 STATES = ("pending", "held", "excluded")
 
@@ -50,79 +50,25 @@ WHERE j.scope = $1 AND j.status <> 'cancelled'
   AND j.journal_entry_date >= $2 AND ($3::date IS NULL OR j.journal_entry_date <= $3)
 """
 
-#: The scope's ($6) unjournaled transactions in the period: dated in [$7, $8], or for revenue
-#: event items naming it ($9); count and sum per state and currency, count per state and
-#: reason. $1..$5 as ``services.reports.SCOPED``; ``{in_scope}`` is ``SCOPE_OF = $6``
-#: written over plain columns (``in_scope``), the same test.
-#:
-#: Why it is shaped so (docs/performance.md): a closed period holds a million journaled
-#: transactions, so the membership test is a hash anti-join, and only the memberships of
-#: the runs that touched the period's dates or name are hashed, whatever the history. The
-#: planner picks that plan itself when it can estimate the rows: hence the plain-column
-#: predicates, and custom plans (``SUMMARY_TUNING``).
-UNJOURNALED = f"""
-WITH s AS (
-    SELECT p.type, p.status, p.amount, p.currency, p.exclusion_reason, r.required_status,
-           {SCOPE_OF} AS scope
-    FROM pending_transactions p
-    JOIN unnest($3::text[], $4::text[]) AS r(type, required_status) ON r.type = p.type
-    WHERE {{in_scope}}
-      AND ((p.type <> 'revenue_event_item' AND p.date BETWEEN $7 AND $8)
-           OR (p.type = 'revenue_event_item' AND p.accounting_period = $9))
-      AND NOT EXISTS (
-          SELECT 1 FROM journaled_transactions j
-          JOIN journal_entries e ON e.number = j.journal_entry
-          JOIN journal_runs run ON run.number = e.journal_run
-          WHERE j.type = p.type AND j.id = p.id
-            AND (run.start_date <= $8 AND run.end_date >= $7 OR run.target_period = $9))
-)
-SELECT x.state, x.currency, x.reason, GROUPING(x.reason) = 1 AS per_currency,
-       count(*) AS count, sum(x.amount) AS amount
-FROM (SELECT {STATE} AS state, {REASON} AS reason, s.currency, s.amount FROM s) AS x
-GROUP BY GROUPING SETS ((x.state, x.currency), (x.state, x.reason))
-ORDER BY x.state, x.currency, x.reason
-"""
-
-#: Plans for this call's values (a generic plan cannot estimate the period's rows), and
-#: room for the anti-join's hash table.
-SUMMARY_TUNING = ["SET LOCAL plan_cache_mode = force_custom_plan", "SET LOCAL work_mem = '256MB'",
-                  "SET LOCAL jit = off"]
-
-
-def in_scope(multi_org: bool, scope: str) -> str:
-    """``SCOPE_OF = $6`` over plain columns, which the planner can estimate (a CASE
-    expression it cannot: it guesses 0.5% of the rows, and plans for that)."""
-    if not multi_org:  # everything is unlabeled
-        return "$6::text = ''"
-    if scope != UNLABELED_SCOPE:  # the org's label, but not the legacy types
-        return "p.org = $6::text AND NOT (p.type = ANY($2::text[]))"
-    return "$6::text = '' AND (p.org IS NULL OR p.org = '' OR p.type = ANY($2::text[]))"
-
-
-def unjournaled_sql(multi_org: bool, scope: str) -> str:
-    return UNJOURNALED.format(in_scope=in_scope(multi_org, scope))
-
-
 async def period_summary(pool: asyncpg.Pool, name: str, org: str | None) -> dict[str, Any]:
     """The summary of the period ``name`` of the org's scope (none: unlabeled), in the
     shape of docs/contract.md §3; amounts at their currency's precision."""
     period = await period_named(pool, org, name)
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
-        for statement in SUMMARY_TUNING:
+        for statement in TUNING:
             await conn.execute(statement)
         scope = await scope_of(conn, org)
         start, end = await _dates(conn, scope, period)
         accounts = await conn.fetch(ACCOUNTS, scope, start, end)
         entry_count = await conn.fetchval(ENTRY_COUNT, scope, start, end)
-        args = await report_args(conn)
-        unjournaled = await conn.fetch(unjournaled_sql(args[0], scope), *args, scope, start,
-                                       end or date.max, name)
+        left = await unjournaled(conn, await report_args(conn), scope, start, end or date.max,
+                                 name)
     return {
         "period": name,
         "org": org,
         "currencies": _currencies(accounts),
         "entry_count": entry_count,
-        **{state: _state(state, unjournaled) for state in STATES},
+        **{state: _state(state, left) for state in STATES},
     }
 
 
