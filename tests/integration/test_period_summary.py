@@ -233,6 +233,11 @@ async def test_http_summary_by_name_or_id_for_a_viewer(
         unknown_org = await api.get(f"/v1/accounting-periods/{APRIL}/summary?orgName=EU")
         assert (unknown_org.status_code, unknown_org.json()["reasons"][0]["code"]) == (
             404, "org_unknown")
+        also_org = await api.get(f"/v1/accounting-periods/{APRIL}/summary?org=EU")
+        assert (also_org.status_code, also_org.json()["reasons"][0]["code"]) == (
+            404, "org_unknown")
+        both = await api.get(f"/v1/accounting-periods/{APRIL}/summary?org=EU&orgName=US")
+        assert (both.status_code, both.json()["reasons"][0]["code"]) == (400, "org_ambiguous")
     async with serving(settings, pool, role=None) as anonymous:
         assert (await anonymous.get(f"/v1/accounting-periods/{APRIL}/summary")
                 ).status_code == 401
