@@ -1,4 +1,4 @@
-"""Outbound journal events (CONTRACT.md §2, topic ``ledger.journal-entries``).
+"""Outbound journal events (docs/contract.md §2, topic ``ledger.journal-entries``).
 
 GL consumers and the CLI's ``--json`` output depend on these exact field names, so they are
 models rather than dicts built where the events are emitted. A summary journal entry checks
@@ -176,7 +176,7 @@ def outbound_envelope(
     event_id: UUID | None = None,
     occurred_at: datetime | None = None,
 ) -> dict[str, Any]:
-    """The CONTRACT.md §2 envelope of an outbound event, ready for ``json.dumps``.
+    """The docs/contract.md §2 envelope of an outbound event, ready for ``json.dumps``.
 
     ``data`` may be the model or a mapping that validates as it. ``org`` is written as
     given (None stays null); choosing the Kafka key (``unlabeled``) is the publisher's job.

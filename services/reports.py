@@ -2,11 +2,11 @@
 
 Scope and period are derived here, at query time, from the settings and periods in force:
 without Multi-Org every transaction is in the unlabeled scope; with it, a transaction is in
-its org's scope unless its type is a legacy one (DOMAIN.md §2, seed 003). A revenue event
+its org's scope unless its type is a legacy one (docs/domain.md §2, seed 003). A revenue event
 item is in the period it names. Held means "would be picked up but for": a legacy type under
 Multi-Org, no org label under Multi-Org (every run names its org), a type the settlement
 settings do not enable, or a status the type does not accept. Excluded means never picked
-up (DOMAIN.md §1).
+up (docs/domain.md §1).
 """
 
 from __future__ import annotations
