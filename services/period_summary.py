@@ -50,6 +50,7 @@ WHERE j.scope = $1 AND j.status <> 'cancelled'
   AND j.journal_entry_date >= $2 AND ($3::date IS NULL OR j.journal_entry_date <= $3)
 """
 
+
 async def period_summary(pool: asyncpg.Pool, name: str, org: str | None) -> dict[str, Any]:
     """The summary of the period ``name`` of the org's scope (none: unlabeled), in the
     shape of docs/contract.md §3; amounts at their currency's precision."""
