@@ -22,10 +22,15 @@ Measured:
     (``services.journal.reversal.reverse_entry``: its N memberships released), against its
     floor: one INSERT ... SELECT of its N members into ``journaled_transactions`` (rolled
     back).
+(e) after (a), ``services.period_summary.period_summary`` of the period the N transactions
+    were journaled in (best of three), and its parts alone: the entries' lines per account;
+    the transactions not journaled, by counting (what the summary does when the counts show
+    nothing pending) and by anti-join (what it does when some are left pending); beside
+    them the floor, one pass summing the period's transactions.
 With ``--explain`` (or when run/floor > 2), run (a) is cancelled and repeated under
 ``auto_explain`` (ANALYZE, BUFFERS) and the slowest statements' plans are written beside the
-JSON results in ``bench/results/``. Targets: run <= 2x floor, run < 20 s, RSS < 300 MB;
-reversal <= 2x its floor.
+JSON results in ``bench/results/``. Targets: run <= 2x floor, run < 20 s, RSS < 300 MB,
+reversal <= 2x its floor; period summary < 1 s.
 """
 
 from __future__ import annotations
@@ -63,15 +68,18 @@ from services.ingest.classify import stream_of
 from services.journal.entries import cancel_run, export_entry_csv, set_transfer_status
 from services.journal.reversal import reverse_entry
 from services.journal.run import create_journal_run
+from services.period_summary import ACCOUNTS, period_summary
+from services.reports import report_args
 from services.samples import to_lines
 from services.samples.documents import BENCH_TYPES, bench_documents, single_group_documents
 from services.store import log
 from services.store.pool import _prepare_connection, create_pool
+from services.unjournaled import TUNING, by_anti_join, by_counting
 
 RESULTS = Path(__file__).parent / "results"
 LOCAL = "postgresql://postgres@127.0.0.1:5432/postgres"
 APRIL = (date(2024, 4, 1), date(2024, 4, 30))
-TARGET_RATIO, TARGET_RUN_S, TARGET_RSS_MB = 2.0, 20.0, 300.0
+TARGET_RATIO, TARGET_RUN_S, TARGET_RSS_MB, TARGET_SUMMARY_S = 2.0, 20.0, 300.0, 1.0
 console = Console(width=max(Console().width, 110))
 
 FLOOR_GROUP = """
@@ -108,6 +116,13 @@ WHERE p.exclusion_reason IS NULL
 REVERSAL_FLOOR = """
 INSERT INTO journaled_transactions (type, id, journal_entry)
 SELECT p.type, p.id, 'JE-FLOOR' FROM unjournaled_transactions p
+"""
+
+
+#: What any per-transaction count of a period costs at least: one pass over its rows.
+SUMMARY_FLOOR = """
+SELECT currency, count(*), sum(amount) FROM pending_transactions
+WHERE date BETWEEN $1 AND $2 GROUP BY currency
 """
 
 
@@ -239,6 +254,35 @@ async def export(pool: asyncpg.Pool, number: str, path: Path) -> int:
         return await export_entry_csv(pool, number, write)
 
 
+async def summary(pool: asyncpg.Pool) -> dict[str, Any]:
+    """(e): the whole summary, best of three, then each half alone on one connection."""
+    times = []
+    for _ in range(3):
+        found, seconds, _rss = await timed(lambda: period_summary(pool, "Apr-2024", "US"))
+        times.append(seconds)
+    out: dict[str, Any] = {"summary_s": min(times), "summary_runs_s": times,
+                           "summary_entries": found["entry_count"],
+                           "summary_unjournaled": sum(found[s]["count"]
+                                                      for s in ("pending", "held", "excluded"))}
+    async with pool.acquire() as conn:
+        started = time.perf_counter()
+        await conn.fetch(ACCOUNTS, "US", APRIL[0], APRIL[1])
+        out["summary_accounts_s"] = time.perf_counter() - started
+        args = await report_args(conn)
+        for method in (by_counting, by_anti_join):
+            async with conn.transaction():
+                for statement in TUNING:
+                    await conn.execute(statement)
+                started = time.perf_counter()
+                found_rows = await method(conn, args, "US", APRIL[0], APRIL[1], "Apr-2024")
+                out[f"summary_{method.__name__}_s"] = time.perf_counter() - started
+            assert found_rows is not None and not [r for r in found_rows if r["count"]]
+        started = time.perf_counter()
+        await conn.fetch(SUMMARY_FLOOR, APRIL[0], APRIL[1])
+        out["summary_floor_s"] = time.perf_counter() - started
+    return out
+
+
 async def explain_run(url: str) -> tuple[float, list[tuple[float, str]]]:
     """Cancel the run, then run it again under auto_explain; (seconds, [(ms, plan)])."""
     pool = await create_pool(url, max_size=1)
@@ -283,9 +327,14 @@ async def measure(urls: dict[str, str], explain: bool, stamp: str) -> dict[str, 
             lambda: create_journal_run(pool, request()))
         out["run_transactions"] = run["transaction_count"]
         out["run_entries"] = len(run["journal_entry_numbers"])
+        console.print(f"  (a) run: {out['run_s']:.2f}s, {out['run_entries']} entries")
+        out |= await summary(pool)
     finally:
         await pool.close()
-    console.print(f"  (a) run: {out['run_s']:.2f}s, {out['run_entries']} entries")
+    console.print(f"  (e) period summary: {out['summary_s']:.3f}s (lines per account "
+                  f"{out['summary_accounts_s']:.3f}s, not journaled by counting "
+                  f"{out['summary_by_counting_s']:.3f}s, by anti-join "
+                  f"{out['summary_by_anti_join_s']:.3f}s, floor {out['summary_floor_s']:.3f}s)")
     out |= await floor(urls["floor"])
     console.print(f"  (b) floor: {out['floor_s']:.2f}s (GROUP BY {out['floor_group_s']:.2f}s, "
                   f"mark {out['floor_mark_s']:.2f}s)")
@@ -357,6 +406,18 @@ def report(result: dict[str, Any]) -> None:
         f"[{'green' if reversal_ok else 'red'}]{result['reversal_ratio']:.2f}x[/]")
     row("(d) floor (INSERT ... SELECT of its members)", result["reversal_floor_s"],
         result["reversal_floor_transactions"], None, "1.00x")
+    fast = result["summary_s"] < TARGET_SUMMARY_S
+    row(f"(e) period summary after (a), {result['summary_entries']} entries "
+        f"[{'green' if fast else 'red'}](target < {TARGET_SUMMARY_S:.0f} s)[/]",
+        result["summary_s"], result["run_transactions"], None)
+    row("(e) its entries' lines per account", result["summary_accounts_s"],
+        result["run_transactions"], None)
+    for method in ("by_counting", "by_anti_join"):
+        seconds = result[f"summary_{method}_s"]
+        row(f"(e) its pending, held, excluded {method.replace('_', ' ')}", seconds,
+            result["run_transactions"], None, f"{seconds / result['summary_floor_s']:.2f}x")
+    row("(e) floor: one pass over the period", result["summary_floor_s"],
+        result["run_transactions"], None, "1.00x")
     console.print(t)
     for s in result.get("slowest_statements", []):
         console.print(f"  {s['ms']:>9.0f} ms  {s['statement']}")

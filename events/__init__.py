@@ -6,6 +6,7 @@ exactly so (names starting with ``_`` and modules' other attributes are internal
 """
 
 from events._fields import MAX_SEGMENTS, MAX_TEXT_LENGTH
+from events.amounts import format_amount, minor_units
 from events.billing import (
     EVENT_LINE_TYPES,
     INBOUND_EVENT_TYPES,
@@ -106,7 +107,9 @@ __all__ = [
     "canonical_body",
     "enabled_types",
     "exclusion_reason",
+    "format_amount",
     "json_schemas",
+    "minor_units",
     "outbound_envelope",
     "parse_billing_event",
     "resolve_type_names",

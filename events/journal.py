@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from events._fields import Amount, CurrencyCode, NonBlankStr, TransactionTypeId
+from events.amounts import at_minor_units
 
 __all__ = [
     "OUTBOUND_EVENT_TYPES",
@@ -141,6 +142,18 @@ class JournalEntryCreated(BaseModel):
             raise ValueError(
                 f"entry does not balance: debit {self.total_debit} != credit {self.total_credit}"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _at_minor_units(self) -> Self:
+        """Amounts at the currency's precision (docs/domain.md §3 "Amounts"): the same values,
+        with the minor-unit digits they lack, so JSON shows USD ``12.50``, JPY ``500``. A
+        line does not know its currency, so the entry sets its lines' amounts too."""
+        for name in ("total_debit", "total_credit"):
+            object.__setattr__(self, name, at_minor_units(getattr(self, name), self.currency))
+        lines = [line.model_copy(update={"amount": at_minor_units(line.amount, self.currency)})
+                 for line in self.lines]
+        object.__setattr__(self, "lines", lines)
         return self
 
 

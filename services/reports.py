@@ -2,11 +2,11 @@
 
 Scope and period are derived here, at query time, from the settings and periods in force:
 without Multi-Org every transaction is in the unlabeled scope; with it, a transaction is in
-its org's scope unless its type is a legacy one (DOMAIN.md §2, seed 003). A revenue event
+its org's scope unless its type is a legacy one (docs/domain.md §2, seed 003). A revenue event
 item is in the period it names. Held means "would be picked up but for": a legacy type under
 Multi-Org, no org label under Multi-Org (every run names its org), a type the settlement
 settings do not enable, or a status the type does not accept. Excluded means never picked
-up (DOMAIN.md §1).
+up (docs/domain.md §1).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 
 import asyncpg
 
+from events.amounts import format_amount
 from events.periods import OPEN_ENDED_NAME
 from events.transaction_types import TRANSACTION_TYPES, enabled_types
 from services.commands.recording import ensure_initialized, load_settings, scope_of
@@ -22,14 +23,41 @@ from services.commands.recording import ensure_initialized, load_settings, scope
 LEGACY_TYPES = sorted(t.id for t in TRANSACTION_TYPES.values() if t.legacy)
 REQUIRED = [(t.id, t.required_status) for t in TRANSACTION_TYPES.values()]
 
+#: The scope of transaction ``p``: its org's under Multi-Org, unless its type is a legacy
+#: one ($1 multi_org, $2 legacy type ids).
+SCOPE_OF = """
+CASE WHEN $1::boolean AND NOT (p.type = ANY($2::text[])) THEN coalesce(p.org, '') ELSE '' END
+"""
+
+#: What an unjournaled transaction ``s`` (with its ``scope`` and its type's
+#: ``required_status``) is: excluded, held or pending ($1 multi_org, $2 legacy type ids,
+#: $5 the type ids the settlement settings enable); ``REASON`` says why.
+STATE = """
+CASE
+    WHEN s.exclusion_reason IS NOT NULL THEN 'excluded'
+    WHEN $1::boolean AND s.type = ANY($2::text[]) THEN 'held'
+    WHEN $1::boolean AND s.scope = '' THEN 'held'
+    WHEN NOT (s.type = ANY($5::text[])) THEN 'held'
+    WHEN s.required_status IS NOT NULL AND s.status <> s.required_status THEN 'held'
+    ELSE 'pending'
+END
+"""
+REASON = """
+CASE
+    WHEN s.exclusion_reason IS NOT NULL THEN s.exclusion_reason
+    WHEN $1::boolean AND s.type = ANY($2::text[]) THEN 'legacy_type_under_multi_org'
+    WHEN $1::boolean AND s.scope = '' THEN 'unlabeled_under_multi_org'
+    WHEN NOT (s.type = ANY($5::text[])) THEN 'type_not_enabled'
+    WHEN s.required_status IS NOT NULL AND s.status <> s.required_status
+        THEN 'status_not_eligible'
+END
+"""
+
 #: $1 multi_org, $2 legacy type ids, $3 type ids, $4 their required statuses,
 #: $5 the type ids the settlement settings enable.
 SCOPED = f"""
 WITH scoped AS (
-    SELECT p.*,
-           CASE WHEN $1::boolean AND NOT (p.type = ANY($2::text[])) THEN coalesce(p.org, '')
-                ELSE '' END AS scope,
-           r.required_status
+    SELECT p.*, {SCOPE_OF} AS scope, r.required_status
     FROM unjournaled_transactions p
     JOIN unnest($3::text[], $4::text[]) AS r(type, required_status) ON r.type = p.type
 ),
@@ -43,22 +71,8 @@ placed AS (
                                             WHERE ap.scope = s.scope), '-infinity'::date)
                     THEN '{OPEN_ENDED_NAME}' END
            ) END AS period,
-           CASE
-               WHEN s.exclusion_reason IS NOT NULL THEN 'excluded'
-               WHEN $1::boolean AND s.type = ANY($2::text[]) THEN 'held'
-               WHEN $1::boolean AND s.scope = '' THEN 'held'
-               WHEN NOT (s.type = ANY($5::text[])) THEN 'held'
-               WHEN s.required_status IS NOT NULL AND s.status <> s.required_status THEN 'held'
-               ELSE 'pending'
-           END AS state,
-           CASE
-               WHEN s.exclusion_reason IS NOT NULL THEN s.exclusion_reason
-               WHEN $1::boolean AND s.type = ANY($2::text[]) THEN 'legacy_type_under_multi_org'
-               WHEN $1::boolean AND s.scope = '' THEN 'unlabeled_under_multi_org'
-               WHEN NOT (s.type = ANY($5::text[])) THEN 'type_not_enabled'
-               WHEN s.required_status IS NOT NULL AND s.status <> s.required_status
-                   THEN 'status_not_eligible'
-           END AS reason
+           {STATE} AS state,
+           {REASON} AS reason
     FROM scoped s
 ),
 ordered AS (
@@ -87,7 +101,8 @@ ORDER BY period_open_ended NULLS LAST, period_start NULLS LAST, period NULLS LAS
 """
 
 
-async def _args(conn: asyncpg.Connection) -> list[Any]:
+async def report_args(conn: asyncpg.Connection) -> list[Any]:
+    """$1..$5 of ``SCOPED`` (and of the fragments), from the settings in force."""
     await ensure_initialized(conn)
     settings = await load_settings(conn)
     return [settings.multi_org, LEGACY_TYPES, [t for t, _ in REQUIRED], [s for _, s in REQUIRED],
@@ -96,7 +111,7 @@ async def _args(conn: asyncpg.Connection) -> list[Any]:
 
 async def pending_report(pool: asyncpg.Pool, org: str | None = None) -> list[dict[str, Any]]:
     async with pool.acquire() as conn, conn.transaction():
-        args = await _args(conn)
+        args = await report_args(conn)
         scope = None if org is None else await scope_of(conn, org)
         rows = await conn.fetch(PENDING, *args, scope)
     return [
@@ -108,7 +123,7 @@ async def pending_report(pool: asyncpg.Pool, org: str | None = None) -> list[dic
             "state": r["state"],
             "reason": r["reason"],
             "count": r["count"],
-            "amount": str(r["amount"]),
+            "amount": format_amount(r["amount"], r["currency"]),
         }
         for r in rows
     ]
@@ -116,7 +131,7 @@ async def pending_report(pool: asyncpg.Pool, org: str | None = None) -> list[dic
 
 async def unlabeled_report(pool: asyncpg.Pool) -> list[dict[str, Any]]:
     async with pool.acquire() as conn, conn.transaction():
-        rows = await conn.fetch(UNLABELED, *await _args(conn))
+        rows = await conn.fetch(UNLABELED, *await report_args(conn))
     return [
         {
             "period": r["period"],
@@ -124,7 +139,7 @@ async def unlabeled_report(pool: asyncpg.Pool) -> list[dict[str, Any]]:
             "id": r["id"],
             "date": r["date"].isoformat(),
             "status": r["status"],
-            "amount": str(r["amount"]),
+            "amount": format_amount(r["amount"], r["currency"]),
             "currency": r["currency"],
             "document_number": r["document_number"],
             "account_number": r["account_number"],

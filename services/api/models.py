@@ -487,6 +487,61 @@ class AccountingPeriodList(Answer):
     next_page: NextPage
 
 
+# -- period summary (ledger-only) --------------------------------------------------------------
+
+
+class SummaryAccount(ApiModel):
+    account: str
+    debit: Amount
+    credit: Amount
+
+
+class SummaryCurrency(ApiModel):
+    currency: CurrencyCode
+    total_debit: Amount
+    total_credit: Amount
+    accounts: list[SummaryAccount]
+
+
+class SummaryCurrencyCount(ApiModel):
+    currency: CurrencyCode
+    count: int
+    amount: Amount = Field(description="Signed sum of the transactions' amounts.")
+
+
+class SummaryReason(ApiModel):
+    reason: str
+    count: int
+
+
+class SummaryState(ApiModel):
+    """The period's transactions in one state (pending, held or excluded)."""
+
+    count: int
+    currencies: list[SummaryCurrencyCount]
+    reasons: list[SummaryReason] = Field(description="Why they are held or excluded.")
+
+
+class PeriodSummary(Answer):
+    """Ledger-only (Zuora has no such operation): ``ledger periods summary --json`` in
+    camelCase. Per currency, the debit and credit of every account over the scope's entries
+    dated in the period that are not cancelled, the totals, the entry count, and what is
+    still pending, held or excluded there; amounts at the currency's precision."""
+
+    period: str
+    org: str | None
+    currencies: list[SummaryCurrency]
+    entry_count: int
+    pending: SummaryState
+    held: SummaryState
+    excluded: SummaryState
+
+    @classmethod
+    def of(cls, summary: dict[str, Any]) -> Self:
+        """From ``services.period_summary.period_summary``."""
+        return cls.model_validate(summary)
+
+
 # -- operations --------------------------------------------------------------------------------
 
 

@@ -5,6 +5,10 @@ A period is named in a path by its ``id`` (unique across scopes), or by its name
 scope: ``?orgName=`` (absent: the unlabeled scope), as the CLI's ``--org``. So
 ``PUT /v1/accounting-periods/Apr-2024/close?orgName=US`` closes the US org's April, as does
 ``PUT /v1/accounting-periods/{its id}/close``. Names are path segments: URL-encode them.
+
+``GET /v1/accounting-periods/{id or name}/summary`` is the ledger's own (Zuora has no such
+operation): the month-end close check of ``ledger periods summary``. It takes ``?org=`` as
+well as ``?orgName=``.
 """
 
 from __future__ import annotations
@@ -23,9 +27,12 @@ from services.api.models import (
     AccountingPeriodCreate,
     AccountingPeriodList,
     ListedAccountingPeriod,
+    PeriodSummary,
     org_names,
 )
 from services.commands import periods as period_commands
+from services.errors import RejectedInput
+from services.period_summary import period_summary
 
 router = APIRouter(prefix="/v1/accounting-periods", tags=["Accounting periods"],
                    responses=ERROR_RESPONSES)
@@ -131,3 +138,22 @@ async def reopen_period(
 ) -> AccountingPeriodAnswer:
     """Only the latest closed period of the scope."""
     return await _change(pool, period_id, org_name, OPEN)
+
+
+@router.get("/{period_id}/summary", response_model=PeriodSummary,
+            summary="Summarise an accounting period (ledger-only)")
+async def summarise_period(
+    period_id: str,
+    pool: Pool,
+    org_name: OrgName = None,
+    org: Annotated[str | None, Query(
+        description="The same as orgName (the spelling of docs/contract.md §4).")] = None,
+) -> PeriodSummary:
+    """Per currency, the debit and credit of every account over the scope's entries dated
+    in the period that are not cancelled, with the totals; the entry count; and what is
+    still pending, held or excluded in the period: whether it is complete."""
+    if org is not None and org_name is not None and org != org_name:
+        raise RejectedInput("org_ambiguous",
+                            f"orgName {org_name!r} and org {org!r} name different orgs")
+    period = await period_commands.find_period(pool, period_id, org_name or org)
+    return PeriodSummary.of(await period_summary(pool, period["name"], period["org"]))

@@ -3,9 +3,10 @@
 Settings, orgs and periods through the command handlers; seed 001's payment P-00000003 plus
 generated invoices, payments and legacy adjustments published to Kafka; the ingest (in this
 process) until every event is stored; the pending set; journal runs for April and May in US
-and EU; the first entry marked transferred to accounting and reversed on the first day of
-May (a new entry, lines swapped; its transactions pending again); the outbox publisher until
-the outbox is empty; the journal events read back from the journal topic.
+and EU; April's period summary of each org (the month-end close check); the first entry
+marked transferred to accounting and reversed on the first day of May (a new entry, lines
+swapped; its transactions pending again); the outbox publisher until the outbox is empty;
+the journal events read back from the journal topic.
 
 A clean slate every time: the demo works in a fresh PostgreSQL schema ``demo_<time>_<hex>``,
 named in the URL as ``?search_path=`` (asyncpg sends unknown URL parameters as server
@@ -56,6 +57,7 @@ from rich.table import Table
 from events.journal_rules import JournalRunRequest
 from services.api.server import run_api
 from services.cli.output import JSON_OPTION, console, handles_errors, print_json, table
+from services.cli.summary_view import summary_view
 from services.commands.api_keys import create_api_key
 from services.commands.orgs import create_org
 from services.commands.periods import create_period
@@ -69,6 +71,7 @@ from services.journal.reversal import reverse_entry
 from services.journal.run import create_journal_run
 from services.journal.views import list_entries
 from services.kafka_io import KAFKA_MESSAGE_CEILING, admin_client, consumer, publish_values
+from services.period_summary import period_summary
 from services.publisher import run_publisher
 from services.reports import pending_report
 from services.samples import to_lines
@@ -270,6 +273,10 @@ class Demo:
         for run in runs:
             self.show.print(entries_table(run, [e for e in entries
                                                 if e["journal_run"] == run["number"]]))
+        summaries = [await period_summary(pool, f"{DEMO_MONTHS[0][0]:%b-%Y}", org)
+                     for org in ORGS]  # the month-end close check of April
+        for summary in summaries:
+            self.show.print(summary_view(summary))
         reversal = await self.reverse_one(pool, entries[0]["number"])
         outbox = await self.publish_outbox(pool)
         read = await self.read_back(outbox)
@@ -286,6 +293,7 @@ class Demo:
             "pending": pending,
             "runs": runs,
             "entries": entries,
+            "summaries": summaries,
             "reversal": reversal,
             "journal_events": counts,
         }

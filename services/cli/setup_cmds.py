@@ -10,11 +10,13 @@ import typer
 
 from services.cli.output import JSON_OPTION, console, handles_errors, print_json, table
 from services.cli.runtime import run_with_store
+from services.cli.summary_view import summary_view
 from services.commands import orgs as org_commands
 from services.commands import periods as period_commands
 from services.commands import settings as setting_commands
 from services.config import Settings
 from services.errors import RejectedInput
+from services.period_summary import period_summary
 
 settings_app = typer.Typer(help="Tenant-wide settings: settlement, harmonization, multi_org.")
 orgs_app = typer.Typer(help="Org units (Multi-Org).")
@@ -152,6 +154,19 @@ periods_app.command("pending-close")(
     _status_command("pending_close", "Mark a period pending close (finance is reviewing).")
 )
 periods_app.command("reopen")(_status_command("open", "Reopen the latest closed period."))
+
+
+@periods_app.command("summary")
+@handles_errors()
+def periods_summary(name: str, org: str | None = ORG_OPTION, as_json: bool = JSON_OPTION) -> None:
+    """The month-end close check: per currency, each account's debit and credit over the
+    entries dated in the period (not cancelled), the totals, and what is still pending,
+    held or excluded there."""
+    result = run_with_store(lambda _s, pool: period_summary(pool, name, org))
+    if as_json:
+        print_json(result)
+    else:
+        console.print(summary_view(result))
 
 
 def parse_date(text: str, option: str) -> date:

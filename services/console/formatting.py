@@ -10,18 +10,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 
-#: ISO 4217 minor units where they are not 2 (the common case).
-MINOR_UNITS: dict[str, int] = {
-    **dict.fromkeys(("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF",
-                     "UGX", "UYI", "VND", "VUV", "XAF", "XOF", "XPF"), 0),
-    **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
-    **dict.fromkeys(("CLF", "UYW"), 4),
-}
-DEFAULT_MINOR_UNITS = 2
-
-
-def minor_units(currency: str | None) -> int:
-    return MINOR_UNITS.get((currency or "").upper(), DEFAULT_MINOR_UNITS)
+from events.amounts import minor_units
 
 
 def amount(value: str | Decimal | int | None, currency: str | None = None) -> str:
@@ -33,7 +22,8 @@ def amount(value: str | Decimal | int | None, currency: str | None = None) -> st
     except (InvalidOperation, ValueError):
         return str(value)
     exponent = number.as_tuple().exponent
-    shown = max(minor_units(currency), -exponent if isinstance(exponent, int) else 0)
+    places = -exponent if isinstance(exponent, int) else 0
+    shown = max(minor_units((currency or "").upper()), places)
     return f"{number:,.{shown}f}"
 
 

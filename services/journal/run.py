@@ -20,6 +20,7 @@ from typing import Any
 
 import asyncpg
 
+from events.amounts import format_amount
 from events.journal import utc_timestamp
 from events.journal_rules import JournalRunRequest, RunPlan, plan_journal_run
 from events.transaction_types import TRANSACTION_TYPES
@@ -153,8 +154,8 @@ async def preview(conn: asyncpg.Connection, plan: RunPlan) -> list[dict[str, Any
             "currency": r["currency"],
             "segments": json.loads(r["segments"]),
             "lines": json.loads(r["lines"]),
-            "total_debit": str(r["total_debit"]),
-            "total_credit": str(r["total_credit"]),
+            "total_debit": format_amount(r["total_debit"], r["currency"]),
+            "total_credit": format_amount(r["total_credit"], r["currency"]),
             "transaction_count": r["transaction_count"],
             "status": "dry_run",
             "transfer_status": "no",

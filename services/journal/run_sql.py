@@ -71,16 +71,18 @@ WHERE l.n > 0
 GROUP BY g.ordinal, l.account, l.side
 """
 
-#: Each entry's lines as contract JSON and its totals, once for the preview and the events.
+#: Each entry's lines as contract JSON and its totals, once for the preview and the events;
+#: amounts at the currency's precision (``format_amount``, migration 0015).
 SUMMARISE_ENTRIES = """
 CREATE TEMP TABLE run_entries ON COMMIT DROP AS
-SELECT ordinal,
-       jsonb_agg(jsonb_build_object('account', account, 'side', side, 'amount', amount::text)
-                 ORDER BY side DESC, account) AS lines,
-       sum(amount) FILTER (WHERE side = 'debit') AS total_debit,
-       sum(amount) FILTER (WHERE side = 'credit') AS total_credit
-FROM run_lines
-GROUP BY ordinal
+SELECT l.ordinal,
+       jsonb_agg(jsonb_build_object('account', l.account, 'side', l.side,
+                                    'amount', format_amount(l.amount, g.currency))
+                 ORDER BY l.side DESC, l.account) AS lines,
+       sum(l.amount) FILTER (WHERE l.side = 'debit') AS total_debit,
+       sum(l.amount) FILTER (WHERE l.side = 'credit') AS total_credit
+FROM run_lines l JOIN run_groups g USING (ordinal)
+GROUP BY l.ordinal
 """
 
 PREVIEW = """
@@ -124,8 +126,8 @@ CROSS JOIN LATERAL (
             'currency', g.currency,
             'segments', g.segments,
             'lines', x.lines,
-            'total_debit', x.total_debit::text,
-            'total_credit', x.total_credit::text,
+            'total_debit', format_amount(x.total_debit, g.currency),
+            'total_credit', format_amount(x.total_credit, g.currency),
             'transaction_count', g.transaction_count,
             'status', 'created',
             'transfer_status', 'no',

@@ -14,13 +14,14 @@ from typing import Any, NamedTuple, get_args
 
 import asyncpg
 
+from events.amounts import format_amount
 from events.journal import RunStatus, utc_timestamp
 from services.errors import NotFound, RejectedInput
 
 _ENTRY = """
 SELECT j.*, r.start_date AS run_start_date, r.end_date AS run_end_date,
        (SELECT jsonb_agg(jsonb_build_object('account', l.account, 'side', l.side,
-                                                 'amount', l.amount::text)
+                                                 'amount', format_amount(l.amount, j.currency))
                               ORDER BY l.side DESC, l.account)
              FROM journal_entry_lines l WHERE l.journal_entry = j.number) AS lines
 FROM journal_entries j JOIN journal_runs r ON r.number = j.journal_run
@@ -83,8 +84,8 @@ def entry_dict(row: asyncpg.Record) -> dict[str, Any]:
         "currency": row["currency"],
         "segments": json.loads(row["segments"]),
         "lines": json.loads(row["lines"]) if row["lines"] else [],
-        "total_debit": str(row["total_debit"]),
-        "total_credit": str(row["total_credit"]),
+        "total_debit": format_amount(row["total_debit"], row["currency"]),
+        "total_credit": format_amount(row["total_credit"], row["currency"]),
         "transaction_count": row["transaction_count"],
         "status": row["status"],
         "transfer_status": row["transfer_status"],

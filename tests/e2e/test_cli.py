@@ -274,8 +274,8 @@ async def test_operator_session_settings_periods_runs_entries_and_errors(
     excluded = [r for r in pending if r["state"] == "excluded"]
     assert [(r["org"], r["transaction_type"], r["period"], r["reason"], r["count"],
              r["amount"]) for r in excluded] == [
-        ("US", "electronic_payment_application_item", "Apr-2024", "reclassification", 1, "-10"),
-        ("US", "electronic_payment_application_item", "May-2024", "reclassification", 1, "10"),
+        ("US", "electronic_payment_application_item", "Apr-2024", "reclassification", 1, "-10.00"),
+        ("US", "electronic_payment_application_item", "May-2024", "reclassification", 1, "10.00"),
     ]
     assert set(status) == {"store_head", "lag", "partitions", "pending", "dlq",
                            "outbox_backlog", "pending_by_org", "last_journal_runs"}

@@ -117,6 +117,24 @@ async def test_demo_runs_the_whole_pipeline_and_reports_exact_counts(
         excluded = [r for r in result["pending"] if r["state"] == "excluded"]
         assert sum(r["count"] for r in excluded) == 2  # seed 001's reclassifications
 
+        # April's month-end close check per org: the totals are the sums of that run's
+        # entries; nothing pending or held; seed 001's April reclassification excluded
+        summaries = {s["org"]: s for s in result["summaries"]}
+        assert list(summaries) == ["US", "EU"]
+        for run_number, org, period, _n, entry_count in (RUNS[0], RUNS[2]):
+            summary = summaries[org]
+            mine = [e for e in entries if e["journal_run"] == run_number]
+            assert (summary["period"], summary["entry_count"]) == (period, entry_count)
+            (currency,) = summary["currencies"]
+            total = sum((Decimal(e["total_debit"]) for e in mine), Decimal(0))
+            assert (currency["total_debit"], currency["total_credit"]) == (
+                f"{total:.2f}", f"{total:.2f}")
+            assert (summary["pending"]["count"], summary["held"]["count"]) == (0, 0)
+        assert summaries["US"]["excluded"]["currencies"] == [
+            {"currency": "USD", "count": 1, "amount": "-10.00"}]
+        assert summaries["EU"]["excluded"]["count"] == 0
+
+
         # the first entry, transferred, is reversed on May 1st by the next entry number
         reversal = result["reversal"]
         first, new = entries[0], reversal["entry"]

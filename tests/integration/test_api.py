@@ -111,8 +111,8 @@ async def test_seed001_runs_by_display_name_entries_and_transaction_detail(
     assert "nextPage" not in page  # Zuora leaves it out on the last page
     by_count = {e["transactionCount"]: e for e in page["journalEntries"]}
     assert {n: e["journalEntryItems"] for n, e in by_count.items()} == {
-        1: [item("Payments - 10002.000.00", "10", "Debit"),  # amounts stay exact as sent:
-            item("Unapplied Payments - 10488.000.00", "10", "Credit")],  # "10", not "10.00"
+        1: [item("Payments - 10002.000.00", "10.00", "Debit"),  # sent as "10": shown at
+            item("Unapplied Payments - 10488.000.00", "10.00", "Credit")],  # USD's precision
         2: [item("Unapplied Payments - 10488.000.00", "10.00", "Debit"),
             item("Accounts Receivable", "10.00", "Credit")],
     }

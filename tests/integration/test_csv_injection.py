@@ -54,7 +54,7 @@ def assert_guarded(rows: dict[str, dict[str, str]], number: str) -> None:
     assert {t: rows[t]["document_number"] for t in ("T4", "T5", "T6")} == {
         "T4": "INV-4", "T5": "'\tDOC-TAB", "T6": "'\rDOC-CR"}
     assert {t: rows[t]["amount"] for t in rows} == {
-        "T1": "-3.25", "T2": "10.00", "T3": "1", "T4": "2", "T5": "4.50", "T6": "5"}
+        "T1": "-3.25", "T2": "10.00", "T3": "1.00", "T4": "2.00", "T5": "4.50", "T6": "5.00"}
     assert {rows[t]["transaction_date"] for t in rows} == {"2024-04-05"}
 
 

@@ -83,19 +83,19 @@ async def test_pending_report_counts_sums_held_excluded_and_forgets_journaled(
     await ingest.feed(BILLING, stored=len(BILLING))
     untouched = [
         (None, "electronic_payment_application_item", "Apr-2024", "USD", "excluded",
-         "reclassification", 2, "0"),
+         "reclassification", 2, "0.00"),
         (None, "electronic_payment_application_item", "Apr-2024", "USD", "pending", None, 1,
          "3.25"),
-        (None, "invoice_adjustment", "Apr-2024", "USD", "held", "type_not_enabled", 1, "-30"),
+        (None, "invoice_adjustment", "Apr-2024", "USD", "held", "type_not_enabled", 1, "-30.00"),
     ]
     later = [
-        (None, "invoice_item", "May-2024", "USD", "pending", None, 1, "7"),
+        (None, "invoice_item", "May-2024", "USD", "pending", None, 1, "7.00"),
         (None, "invoice_item", "Open-Ended", "USD", "pending", None, 1, "1.50"),
-        (None, "revenue_event_item", "May-2024", "USD", "pending", None, 1, "12"),
+        (None, "revenue_event_item", "May-2024", "USD", "pending", None, 1, "12.00"),
     ]
     assert summary(await pending_report(pool)) == [
         *untouched,
-        (None, "invoice_item", "Apr-2024", "EUR", "pending", None, 1, "100"),
+        (None, "invoice_item", "Apr-2024", "EUR", "pending", None, 1, "100.00"),
         (None, "invoice_item", "Apr-2024", "USD", "held", "status_not_eligible", 1, "5.25"),
         (None, "invoice_item", "Apr-2024", "USD", "pending", None, 2, "30.50"),
         *later,
@@ -107,7 +107,7 @@ async def test_pending_report_counts_sums_held_excluded_and_forgets_journaled(
     # the draft invoice item is posted: no longer held
     await ingest.feed([STATUS_CHANGE], stored=len(BILLING) + 1)
     april_invoices = [
-        (None, "invoice_item", "Apr-2024", "EUR", "pending", None, 1, "100"),
+        (None, "invoice_item", "Apr-2024", "EUR", "pending", None, 1, "100.00"),
         (None, "invoice_item", "Apr-2024", "USD", "pending", None, 3, "35.75"),
     ]
     assert summary(await pending_report(pool)) == [*untouched, *april_invoices, *later]

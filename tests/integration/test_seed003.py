@@ -83,11 +83,11 @@ async def test_seed003_invoice_in_us_scope_adjustments_unlabeled_and_never_journ
     unlabeled = await unlabeled_report(pool)
     assert [(r["id"], r["transaction_type"], r["period"], r["amount"], r["date"], r["state"],
              r["reason"], r["org_label"], r["account_number"]) for r in unlabeled] == [
-        ("CBA-1", "credit_balance_adjustment_applied", "Apr-2024", "-40", "2024-04-20",
+        ("CBA-1", "credit_balance_adjustment_applied", "Apr-2024", "-40.00", "2024-04-20",
          "held", "legacy_type_under_multi_org", "US", "U-2"),
-        ("IA-1", "invoice_adjustment", "Apr-2024", "-30", "2024-04-15",
+        ("IA-1", "invoice_adjustment", "Apr-2024", "-30.00", "2024-04-15",
          "held", "legacy_type_under_multi_org", "US", "U-2"),
-        ("IIA-1", "invoice_item_adjustment_invoice", "Apr-2024", "-20", "2024-04-12",
+        ("IIA-1", "invoice_item_adjustment_invoice", "Apr-2024", "-20.00", "2024-04-12",
          "held", "legacy_type_under_multi_org", "US", "U-2"),
     ]
 
@@ -95,12 +95,12 @@ async def test_seed003_invoice_in_us_scope_adjustments_unlabeled_and_never_journ
     assert [(r["org"], r["transaction_type"], r["period"], r["state"], r["reason"], r["count"],
              r["amount"]) for r in pending] == [
         (None, "credit_balance_adjustment_applied", "Apr-2024", "held",
-         "legacy_type_under_multi_org", 1, "-40"),
+         "legacy_type_under_multi_org", 1, "-40.00"),
         (None, "invoice_adjustment", "Apr-2024", "held", "legacy_type_under_multi_org", 1,
-         "-30"),
+         "-30.00"),
         (None, "invoice_item_adjustment_invoice", "Apr-2024", "held",
-         "legacy_type_under_multi_org", 1, "-20"),
-        ("US", "invoice_item", "Apr-2024", "pending", None, 1, "-100"),
+         "legacy_type_under_multi_org", 1, "-20.00"),
+        ("US", "invoice_item", "Apr-2024", "pending", None, 1, "-100.00"),
     ]
     assert await pending_report(pool, "US") == [r for r in pending if r["org"] == "US"]
 
@@ -121,10 +121,10 @@ async def test_seed003_invoice_in_us_scope_adjustments_unlabeled_and_never_journ
         "currency": "USD",
         "segments": {},
         # a negative amount flips the sides: revenue is debited, receivables credited
-        "lines": [{"account": "Sales Revenue", "side": "debit", "amount": "100"},
-                  {"account": "Accounts Receivable", "side": "credit", "amount": "100"}],
-        "total_debit": "100",
-        "total_credit": "100",
+        "lines": [{"account": "Sales Revenue", "side": "debit", "amount": "100.00"},
+                  {"account": "Accounts Receivable", "side": "credit", "amount": "100.00"}],
+        "total_debit": "100.00",
+        "total_credit": "100.00",
         "transaction_count": 1,
         "status": "created",
         "transfer_status": "no",

@@ -106,6 +106,7 @@ LEDGER_ONLY = {
     ("GET", "/v1/journal-entries/{je}/transaction-details"),  # CSV of an entry's transactions
     ("POST", "/v1/journal-entries/{je}/reverse"),  # Zuora does not reverse summary entries
     ("GET", "/v1/journal-runs"),  # Zuora does not list runs
+    ("GET", "/v1/accounting-periods/{period_id}/summary"),  # the month-end close check
 }
 
 _TRIAL_BALANCE = {"runTrialBalanceStatus", "runTrialBalanceStart", "runTrialBalanceEnd",

@@ -30,11 +30,13 @@ EXPECTED = {
     "OUTBOUND_EVENT_TYPES", "outbound_envelope",
     # schemas
     "json_schemas",
+    # amounts
+    "format_amount", "minor_units",
 }
 
 MODULES = [
     "events.transaction_types", "events.errors", "events.billing", "events.parsing",
-    "events.exclusions", "events.journal", "events.schemas",
+    "events.exclusions", "events.journal", "events.schemas", "events.amounts",
 ]
 
 

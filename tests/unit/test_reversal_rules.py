@@ -85,9 +85,9 @@ def test_the_reversal_mirrors_the_entry_and_holds_no_transactions() -> None:
         "accounting_period": "Jun-2024", "journal_entry_date": "2024-06-03",
         "transaction_type": "invoice_item", "currency": "USD", "segments": {"region": "NA"},
         "lines": [{"account": "AR", "side": "debit", "amount": "10.00"},
-                  {"account": "Zebra", "side": "credit", "amount": "7.5"},
-                  {"account": "alpha", "side": "credit", "amount": "2.5"}],
-        "total_debit": "10.00", "total_credit": "10.0", "transaction_count": 0,
+                  {"account": "Zebra", "side": "credit", "amount": "7.50"},
+                  {"account": "alpha", "side": "credit", "amount": "2.50"}],
+        "total_debit": "10.00", "total_credit": "10.00", "transaction_count": 0,
         "status": "created", "transfer_status": "no", "reverses": "JE-00000004",
     }
 
