@@ -21,9 +21,10 @@ from fastapi.routing import APIRoute
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from events.amounts import minor_units
 from services.api.auth import SCOPE_KEY, ApiKey
 from services.config import Settings
-from services.console.formatting import amount, iso, minor_units
+from services.console.formatting import amount, iso
 from services.console.security import (
     COOKIE_PATH,
     FLASH_COOKIE,
