@@ -1,4 +1,4 @@
-"""Accounting periods (DOMAIN.md §2) as pure rules over a scope's list of periods.
+"""Accounting periods (docs/domain.md §2) as pure rules over a scope's list of periods.
 
 Each org unit, and the unlabeled scope, has its own periods. Creating an org creates its
 open-ended period, which has no end and covers every date after the last defined period.

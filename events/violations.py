@@ -1,4 +1,4 @@
-"""A broken domain rule (DOMAIN.md §2-3): a stable code, a message naming the rule, a kind.
+"""A broken domain rule (docs/domain.md §2-3): a stable code, a message naming the rule, a kind.
 
 ``kind`` tells the caller how to answer: ``rejected`` (bad request, CLI exit 2, HTTP 400),
 ``not_found`` (exit 3, HTTP 404) or ``conflict`` (exit 4, HTTP 409).

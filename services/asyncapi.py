@@ -17,8 +17,7 @@ from pydantic import BaseModel, create_model
 
 from events import OUTBOUND_EVENT_TYPES, BillingDocumentEvent, StatusChangedEvent
 from services.config import Settings
-
-VERSION = "0.1.0"
+from services.version import ledger_version
 
 
 def outbound_envelope_models() -> list[type[BaseModel]]:
@@ -41,7 +40,7 @@ def outbound_envelope_models() -> list[type[BaseModel]]:
 def specification(settings: Settings) -> AsyncAPI:
     broker = KafkaBroker(
         "kafka:9092",
-        description="Billing events in, journal entry events out (CONTRACT.md §2).",
+        description="Billing events in, journal entry events out (docs/contract.md §2).",
     )
 
     @broker.subscriber(
@@ -78,7 +77,7 @@ def specification(settings: Settings) -> AsyncAPI:
     return AsyncAPI(
         broker,
         title="billing-ledger",
-        version=VERSION,
+        version=ledger_version(),
         description="Event-sourced ledger between a billing system and a general ledger.",
     )
 

@@ -1,4 +1,4 @@
-"""The HTTP API (CONTRACT.md §4) and ``/metrics``, served by ``ledger serve``."""
+"""The HTTP API (docs/contract.md §4) and ``/metrics``, served by ``ledger serve``."""
 
 from services.api.app import create_app
 

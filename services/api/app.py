@@ -28,6 +28,7 @@ from services.api.unavailable import install_unavailable_handler
 from services.config import Settings
 from services.console import ConsoleHeaders, install_console
 from services.end_offsets import EndOffsets
+from services.version import ledger_version
 
 DESCRIPTION = """\
 Journal runs, summary journal entries and accounting periods of the billing ledger in the
@@ -52,7 +53,7 @@ key's name.
 def create_app(settings: Settings, pool: asyncpg.Pool) -> FastAPI:
     app = FastAPI(
         title="billing-ledger",
-        version="1",
+        version=ledger_version(),
         description=DESCRIPTION,
         openapi_tags=[
             {"name": "Journal runs"},

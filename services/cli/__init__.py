@@ -1,4 +1,4 @@
-"""The ``ledger`` command line (CONTRACT.md §3); the commands are assembled in ``app.py``.
+"""The ``ledger`` command line (docs/contract.md §3); the commands are assembled in ``app.py``.
 
 This package imports nothing on purpose. The ingest's parse workers are spawned processes,
 and spawn runs the parent's main script again in each child: the ``ledger`` script imports

@@ -18,6 +18,7 @@ from services.cli import (
 from services.cli.output import LedgerTyper, set_debug
 from services.config import load_settings
 from services.logs import quiet_library_logs
+from services.version import ledger_version
 
 app = LedgerTyper(
     name="ledger",
@@ -36,10 +37,18 @@ def cli_actor() -> str:
     return (configured or "").strip() or os_user()
 
 
+def _print_version(asked: bool) -> None:
+    if asked:
+        print(ledger_version())
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
     ctx: typer.Context,
     debug: bool = typer.Option(False, "--debug", help="Show the traceback of every error."),
+    _version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                  help="Print the ledger's version and exit."),
 ) -> None:
     # No docstring: it would replace the app's help. Runs before every command: each
     # command event it writes records the actor (services.actor).

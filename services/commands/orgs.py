@@ -1,4 +1,4 @@
-"""``ledger orgs``: org units. Creating one creates its open-ended period (DOMAIN.md §2)."""
+"""``ledger orgs``: org units. Creating one creates its open-ended period (docs/domain.md §2)."""
 
 from __future__ import annotations
 

@@ -1,1 +1,1 @@
-"""Journal runs and what happens to their entries afterwards (DOMAIN.md §3)."""
+"""Journal runs and what happens to their entries afterwards (docs/domain.md §3)."""

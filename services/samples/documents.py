@@ -84,7 +84,7 @@ def adjustments(
     """Legacy ``adjustment.processed`` events (invoice item and invoice adjustments).
 
     They carry no org label: under Multi-Org these types are not supported and land in the
-    unlabeled scope, held, for the reconciliation report (DOMAIN.md §2, seed 003).
+    unlabeled scope, held, for the reconciliation report (docs/domain.md §2, seed 003).
     """
     rng = random.Random(seed)
     kinds = ("invoice_item_adjustment_invoice", "invoice_adjustment")

@@ -1,7 +1,7 @@
 """Billing events for journal-run tests, stored the way the ingest stores them, minus Kafka.
 
 ``txn(...)`` builds one transaction line (contract JSON), ``billing_event`` wraps lines of one
-document in the CONTRACT.md §2 envelope, ``status_changed`` builds a status change, and
+document in the docs/contract.md §2 envelope, ``status_changed`` builds a status change, and
 ``store`` parses each event with ``events.parse_billing_event`` and appends it with the
 projections applied in one transaction, exactly as ``services.ingest.writer`` does for a batch.
 """
@@ -25,7 +25,8 @@ from services.store import log
 AR = "Accounts Receivable"
 REVENUE = "Revenue"
 
-#: The event that carries each line type in these tests (the first CONTRACT.md §2 row allowing it).
+#: The event that carries each line type in these tests (the first docs/contract.md §2 row
+#: allowing it).
 _PREFERRED = ("invoice.posted", "debit_memo.posted", "credit_memo.posted", "credit_memo.applied",
               "payment.applied", "payment.processed", "refund.processed",
               "adjustment.processed", "revenue.recognized", "fx.unrealized_gain_loss")

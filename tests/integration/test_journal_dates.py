@@ -1,4 +1,4 @@
-"""Date options of a journal run (DOMAIN.md §3): accounting period, specific date, time period;
+"""Date options of a journal run (docs/domain.md §3): accounting period, specific date, time period;
 revenue event items are judged by the accounting period they name, not by their date."""
 
 from __future__ import annotations

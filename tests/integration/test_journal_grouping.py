@@ -1,6 +1,6 @@
-"""Grouping (DOMAIN.md §3): one summary entry per (type, currency, stamped debit account,
+"""Grouping (docs/domain.md §3): one summary entry per (type, currency, stamped debit account,
 segment values); lines per (account, side) after the sign flip, never netted; every entry
-balances. Held and excluded transactions are not picked up (DOMAIN.md §1)."""
+balances. Held and excluded transactions are not picked up (docs/domain.md §1)."""
 
 from __future__ import annotations
 

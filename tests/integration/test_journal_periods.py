@@ -1,4 +1,4 @@
-"""Period commands (DOMAIN.md §2) through ``services.commands.periods``: each rule refused with
+"""Period commands (docs/domain.md §2) through ``services.commands.periods``: each rule refused with
 its code and nothing written; close oldest first, reopen only the latest closed period."""
 
 from __future__ import annotations

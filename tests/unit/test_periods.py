@@ -1,4 +1,4 @@
-"""Accounting periods (DOMAIN.md §2) as pure rules: membership, creation, close, reopen."""
+"""Accounting periods (docs/domain.md §2) as pure rules: membership, creation, close, reopen."""
 
 from __future__ import annotations
 

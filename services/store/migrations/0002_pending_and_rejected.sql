@@ -18,7 +18,7 @@ CREATE TABLE pending_transactions (
     recognition_rule  text,
     event_position    bigint  NOT NULL,
     status_position   bigint,
-    -- DOMAIN.md §1 "What is never picked up"; mirrors events.exclusions.exclusion_reason
+    -- docs/domain.md §1 "What is never picked up"; mirrors events.exclusions.exclusion_reason
     -- (tests/integration/test_exclusion_sql.py keeps the two equal).
     exclusion_reason  text GENERATED ALWAYS AS (
         CASE

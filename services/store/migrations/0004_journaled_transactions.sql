@@ -27,7 +27,7 @@ ALTER TABLE pending_transactions DROP COLUMN journal_entry;
 -- sorts and index builds compare with memcmp and abbreviated keys (a rebuild re-creates the
 -- primary key over millions of rows: 6.8 s -> 4.6 s for 2.9M).
 --
--- The exclusion rules (DOMAIN.md §1 "What is never picked up"; mirror of
+-- The exclusion rules (docs/domain.md §1 "What is never picked up"; mirror of
 -- events.exclusions.exclusion_reason) move from a generated column to a function the
 -- projection calls while inserting: PostgreSQL inlines it, and the generated-column
 -- machinery cost ~0.6 us a row (a generated column also pins the types of what it reads).
