@@ -31,6 +31,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.journal_run
 	$(BIN)/python -m bench.rebuild
+	$(BIN)/python -m bench.memory
 
 clean:
 	rm -rf $(VENV) .ledger .pytest_cache .mypy_cache .ruff_cache

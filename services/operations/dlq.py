@@ -4,6 +4,10 @@ A replayed message goes through the same judgement and failure handling as the i
 (nothing is special-cased): stored now, it leaves the listing (``rejected_message.resolved``);
 refused again, it stays with its new reason (``rejected_message.retried``). Consumer offsets
 do not move.
+
+Both work a page at a time, in the order the messages were refused, so neither holds the
+whole DLQ however large it grows: ``ledger dlq list`` shows one page and where the next one
+starts (``--after``), ``ledger dlq replay`` judges one page per transaction.
 """
 
 from __future__ import annotations

@@ -14,7 +14,13 @@ from services.kafka_io import KAFKA_MESSAGE_CEILING
 from services.samples import invoices, to_lines
 from tests.e2e.test_cli import Ledger, error_code
 from tests.helpers import consume_all, process_env
-from tests.integration.test_paging import NO_ENVELOPE, NOT_JSON, store
+from tests.integration.test_paging import (
+    NO_ENVELOPE,
+    NOT_JSON,
+    journal_history,
+    outbound_events,
+    store,
+)
 
 ORGS = ("US", "EU", "APAC")
 
@@ -87,3 +93,18 @@ async def test_dlq_list_pages_with_limit_and_after_and_says_where_the_next_page_
     assert "next page" not in page  # the last five
     page = await text_of(settings, "dlq", "list", "--limit", "10")
     assert f"next page: ledger dlq list --after {first[-1]['position']} --limit 10" in page
+
+    assert await ledger("dlq", "replay", "--error", "invalid_json") == {
+        "replayed": 20, "stored": 0, "already_stored": 0, "still_rejected": 20,
+        "reasons": ["invalid_json"]}
+
+
+async def test_republish_from_a_position_on_the_command_line_counts_what_it_sent(
+    settings: Settings, pool: asyncpg.Pool
+) -> None:
+    await journal_history(pool)
+    outbound = await outbound_events(pool)
+    start = outbound[2]["position"]
+    sent = await Ledger(settings)("republish", "--from-position", str(start))
+    assert sent == {"republished": len(outbound) - 2, "first_position": start,
+                    "last_position": outbound[-1]["position"]}
