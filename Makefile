@@ -53,6 +53,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.journal_run
 	$(BIN)/python -m bench.rebuild
 	$(BIN)/python -m bench.metrics_scrape
+	$(BIN)/python -m bench.memory
 
 # The wheel as users and the image install it: built, checked to carry every file of the
 # packages, installed with its dependencies (and the embedded extra) in a fresh venv, and

@@ -6,7 +6,9 @@ connects with the configured TLS and SASL (``services.kafka_security``).
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
@@ -110,31 +112,80 @@ async def request_metadata(
         conn.close()
 
 
+#: Sends awaiting the broker's acknowledgement, at most: past either bound the sender waits
+#: for the oldest to be acknowledged, so memory stays flat whatever the size of the input.
+MAX_IN_FLIGHT = 5000
+MAX_IN_FLIGHT_BYTES = 32 * 1024 * 1024
+
+
+class SendWindow:
+    """The sends not acknowledged yet, oldest first, bounded in count and in bytes.
+
+    aiokafka's ``send`` returns as soon as the record is in its batch: without a bound a
+    sender would hold a future (and the batch its value) for every record of its input. When
+    either bound is passed, the window waits for the oldest sends until it is half empty, and
+    reports what was acknowledged in one ``on_sent`` call (not one per record).
+    """
+
+    def __init__(
+        self,
+        on_sent: Callable[[int], None] | None = None,
+        *,
+        max_sends: int = MAX_IN_FLIGHT,
+        max_bytes: int = MAX_IN_FLIGHT_BYTES,
+    ) -> None:
+        self._pending: deque[tuple[asyncio.Future[Any], int]] = deque()
+        self._bytes = 0
+        self._on_sent = on_sent
+        self._max_sends = max_sends
+        self._max_bytes = max_bytes
+        self.acknowledged = 0
+
+    async def add(self, sent: asyncio.Future[Any], size: int) -> None:
+        """Hold ``sent`` (a record of ``size`` bytes); wait if the window is full."""
+        self._pending.append((sent, size))
+        self._bytes += size
+        if len(self._pending) > self._max_sends or self._bytes > self._max_bytes:
+            await self._wait_until(self._max_sends // 2, self._max_bytes // 2)
+
+    async def drain(self) -> None:
+        """Wait for every send still in flight."""
+        await self._wait_until(0, 0)
+
+    async def _wait_until(self, sends: int, size: int) -> None:
+        before = self.acknowledged
+        try:
+            while self._pending and (len(self._pending) > sends or self._bytes > size):
+                future, nbytes = self._pending[0]
+                await future  # a failed send raises here: nothing after it counts as sent
+                self._pending.popleft()
+                self._bytes -= nbytes
+                self.acknowledged += 1
+        finally:
+            if self._on_sent is not None and self.acknowledged > before:
+                self._on_sent(self.acknowledged - before)
+
+
 async def publish_values(
     settings: Settings,
     topic: str,
     values: Iterable[bytes],
     on_sent: Callable[[int], None] | None = None,
+    *,
+    max_in_flight: int = MAX_IN_FLIGHT,
+    max_in_flight_bytes: int = MAX_IN_FLIGHT_BYTES,
 ) -> int:
-    """Send values keyed by org, pipelined, waiting for every acknowledgement."""
-    sent = 0
+    """Send values keyed by org, pipelined, and wait for every acknowledgement.
+
+    ``values`` is consumed lazily (a generator reading a file is never held whole), with at
+    most ``max_in_flight`` records or ``max_in_flight_bytes`` unacknowledged at a time.
+    """
+    window = SendWindow(on_sent, max_sends=max_in_flight, max_bytes=max_in_flight_bytes)
     async with producer(settings) as p:
-        pending = []
         for value in values:
-            pending.append(await p.send(topic, value, key=message_key(value)))
-            if len(pending) >= 5000:
-                for future in pending:
-                    await future
-                sent += len(pending)
-                if on_sent:
-                    on_sent(len(pending))
-                pending = []
-        for future in pending:
-            await future
-        sent += len(pending)
-        if on_sent and pending:
-            on_sent(len(pending))
-    return sent
+            await window.add(await p.send(topic, value, key=message_key(value)), len(value))
+        await window.drain()
+    return window.acknowledged
 
 
 async def end_offsets(settings: Settings, topic: str) -> dict[int, int]:

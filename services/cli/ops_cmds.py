@@ -13,7 +13,13 @@ from services.cli.output import JSON_OPTION, console, handles_errors, print_json
 from services.cli.runtime import run_with_store
 from services.config import Settings
 from services.errors import RejectedInput
-from services.operations.dlq import list_rejected, replay_rejected
+from services.operations.dlq import (
+    LIST_LIMIT,
+    MAX_LIST_LIMIT,
+    count_rejected,
+    list_rejected,
+    replay_rejected,
+)
 from services.operations.replay import ReplayStart, replay
 from services.operations.republish import republish as republish_events
 from services.operations.verify import verify as verify_ledger
@@ -92,8 +98,12 @@ def republish_command(
     """Send journal events again with their original event_ids."""
 
     async def work(settings: Settings, pool: asyncpg.Pool) -> dict[str, int]:
-        return await republish_events(pool, settings, settings.topic_journal,
-                                      run=run, from_position=from_position)
+        with progress(as_json) as bar:
+            task = bar.add_task("republishing", total=None)
+            return await republish_events(
+                pool, settings, settings.topic_journal, run=run, from_position=from_position,
+                on_sent=lambda n: bar.advance(task, n),
+                on_total=lambda total: bar.update(task, total=total))
 
     result = run_with_store(work)
     print_json(result) if as_json else console.print(
@@ -104,16 +114,35 @@ def republish_command(
 @handles_errors()
 def dlq_list(
     error: str | None = typer.Option(None, "--error", help="Only this error code."),
+    limit: int = typer.Option(LIST_LIMIT, "--limit", help=f"At most this many (1 to "
+                                                           f"{MAX_LIST_LIMIT})."),
+    after: int = typer.Option(0, "--after", help="Start after this position (the last one "
+                                                 "of the previous page)."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Rejected messages with their reason and source."""
-    found = run_with_store(lambda _s, pool: list_rejected(pool, error))
+    """Rejected messages with their reason and source, a page at a time, oldest first."""
+
+    async def work(_s: Settings, pool: asyncpg.Pool) -> tuple[list[dict[str, Any]], int, bool]:
+        page = await list_rejected(pool, error, after=after, limit=limit)
+        if as_json:
+            return page, 0, False
+        more = len(page) == limit and bool(
+            await list_rejected(pool, error, after=page[-1]["position"], limit=1))
+        return page, (await count_rejected(pool, error))[0], more
+
+    found, listed, more = run_with_store(work)
     if as_json:
         print_json(found)
-    else:
-        console.print(table("rejected messages", ["source", "code", "field", "detail"],
-                            [[r["source"], r["error_code"], r["error_field"], r["error_detail"]]
-                             for r in found]))
+        return
+    shown = (f"{found[0]['position']}..{found[-1]['position']}" if found else "none")
+    console.print(table(f"rejected messages (positions {shown}; {listed} listed)",
+                        ["position", "source", "code", "field", "detail"],
+                        [[r["position"], r["source"], r["error_code"], r["error_field"],
+                          r["error_detail"]] for r in found]))
+    if more:
+        code = f" --error {error}" if error else ""
+        console.print(f"next page: ledger dlq list --after {found[-1]['position']}"
+                      f" --limit {limit}{code}", highlight=False)
 
 
 @dlq_app.command("replay")
@@ -126,8 +155,11 @@ def dlq_replay(
     reason."""
 
     async def work(settings: Settings, pool: asyncpg.Pool) -> dict[str, Any]:
-        return await replay_rejected(pool, max_bytes=settings.max_message_bytes,
-                                     error_code=error)
+        with progress(as_json) as bar:
+            task = bar.add_task("replaying the DLQ", total=None)
+            return await replay_rejected(
+                pool, max_bytes=settings.max_message_bytes, error_code=error,
+                on_progress=lambda done, total: bar.update(task, completed=done, total=total))
 
     result = run_with_store(work)
     if as_json:

@@ -11,8 +11,9 @@ from typing import Any
 
 import asyncpg
 import typer
-from rich.progress import Progress
+from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
 
+from services import jsonl
 from services.cli.output import (
     JSON_OPTION,
     console,
@@ -25,7 +26,7 @@ from services.config import Settings, load_settings
 from services.embedded import resolved_servers
 from services.errors import NotFound
 from services.ingest.app import install_stop_signals, run_ingest
-from services.kafka_io import publish_values
+from services.kafka_io import KAFKA_MESSAGE_CEILING, publish_values
 from services.logs import configure_logging
 from services.pools import part_pools
 from services.publisher import run_publisher
@@ -44,20 +45,16 @@ def publish(
 
 @handles_errors()
 def _publish(file: Path, as_json: bool) -> None:
-    if not file.exists():
+    if not file.is_file():
         raise NotFound("file_not_found", f"no such file: {file}")
-    values = [line.rstrip(b"\n") for line in file.read_bytes().splitlines() if line.strip()]
     with (resolved_servers(load_settings()) as settings,
-          Progress(console=console, transient=True, disable=as_json) as progress):
-        task = progress.add_task("publishing", total=len(values))
-        sent = asyncio.run(
-            publish_values(
-                settings,
-                settings.topic_billing,
-                values,
-                on_sent=lambda n: progress.advance(task, n),
-            )
-        )
+          file.open("rb", buffering=jsonl.READ_BUFFER) as handle,
+          Progress(*Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn(),
+                   console=console, transient=True, disable=as_json) as progress):
+        task = progress.add_task("publishing", total=file.stat().st_size)
+        lines = jsonl.values(handle, KAFKA_MESSAGE_CEILING,
+                             on_read=lambda n: progress.advance(task, n))
+        sent = asyncio.run(publish_values(settings, settings.topic_billing, lines))
     if as_json:
         print_json({"published": sent, "topic": settings.topic_billing})
     else:

@@ -16,7 +16,7 @@ from services.operations.dlq import get_rejected, list_rejected, rejected_counts
 
 router = APIRouter(route_class=ConsoleRoute)
 
-PageNumber = Annotated[int, Query(ge=1, le=100_000)]
+Cursor = Annotated[int, Query(ge=0)]
 
 
 def readable(raw: bytes | None) -> str:
@@ -34,12 +34,14 @@ def readable(raw: bytes | None) -> str:
 @router.get("/dlq", summary="Console: dead letters")
 async def dead_letters(page: PageContext,
                        code: Annotated[str | None, Query(max_length=64)] = None,
-                       p: PageNumber = 1) -> Response:
-    found = await list_rejected(page.pool, code or None, limit=PAGE_SIZE + 1,
-                                offset=(p - 1) * PAGE_SIZE)
-    return page.render("dlq.html", nav="dlq", messages=found[:PAGE_SIZE],
-                       has_next=len(found) > PAGE_SIZE, p=p, code=code or "",
-                       counts=await rejected_counts(page.pool))
+                       after: Cursor = 0) -> Response:
+    """Keyset pages, as ``ledger dlq list --after``: the next page starts after the last
+    message shown, however deep the list is."""
+    found = await list_rejected(page.pool, code or None, after=after, limit=PAGE_SIZE + 1)
+    shown = found[:PAGE_SIZE]
+    return page.render("dlq.html", nav="dlq", messages=shown, after=after,
+                       next_after=shown[-1]["position"] if len(found) > PAGE_SIZE else None,
+                       code=code or "", counts=await rejected_counts(page.pool))
 
 
 @router.get("/dlq/{event_id}", summary="Console: one dead letter, raw")
