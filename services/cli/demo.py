@@ -58,7 +58,13 @@ from services.errors import LedgerError
 from services.ingest.app import run_ingest
 from services.journal.run import create_journal_run
 from services.journal.views import list_entries
-from services.kafka_io import KAFKA_MESSAGE_CEILING, admin_client, consumer, publish_values
+from services.kafka_io import (
+    KAFKA_MESSAGE_CEILING,
+    admin_client,
+    consumer,
+    publish_values,
+    topic_partitions,
+)
 from services.publisher import run_publisher
 from services.reports import pending_report
 from services.samples import to_lines
@@ -372,10 +378,9 @@ async def read_journal(
         auto_offset_reset="earliest", max_partition_fetch_bytes=KAFKA_MESSAGE_CEILING,
         fetch_max_bytes=4 * KAFKA_MESSAGE_CEILING,
     )
+    partitions = await topic_partitions(settings, topic)
     await reader.start()
     try:
-        await reader._client.force_metadata_update()
-        partitions = reader.partitions_for_topic(topic) or set()
         assignment = [TopicPartition(topic, p) for p in sorted(partitions)]
         reader.assign(assignment)
         await reader.seek_to_beginning(*assignment)
