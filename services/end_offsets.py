@@ -64,6 +64,9 @@ class EndOffsets:
 async def _end_offsets(consumer: AIOKafkaConsumer, topic: str) -> dict[int, int]:
     partitions = consumer.partitions_for_topic(topic)
     if not partitions:  # a topic created since the last metadata refresh
+        # aiokafka 0.14 has no public way to refresh a consumer's metadata (``topics()``
+        # fetches without updating the cache); an admin lookup would cost this long-lived
+        # client's point, a connection per scrape. Only reached while the topic is unknown.
         await consumer._client.force_metadata_update()
         partitions = consumer.partitions_for_topic(topic)
     if not partitions:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -18,7 +18,6 @@ from aiokafka.conn import create_conn
 from aiokafka.protocol.metadata import MetadataRequest
 
 from services.config import Settings
-from services.ingest.records import Rejection
 from services.kafka_security import client_options
 
 #: Producer limits far above ``max_message_bytes`` so an oversized message can still be
@@ -72,20 +71,6 @@ def consumer(settings: Settings, **options: Any) -> AIOKafkaConsumer:
 def admin_client(settings: Settings, **options: Any) -> AIOKafkaAdminClient:
     """An admin client on the configured brokers (topic creation and deletion)."""
     return AIOKafkaAdminClient(**client_options(settings), **options)
-
-
-def dlq_sender(dlq: AIOKafkaProducer, topic: str) -> Callable[[Rejection], Awaitable[None]]:
-    """Copy a refused message to the DLQ: original bytes and key, ``ledger-error`` headers."""
-
-    async def send(rejection: Rejection) -> None:
-        await dlq.send_and_wait(
-            topic,
-            rejection.record.value,
-            key=rejection.record.key,
-            headers=[(k, v.encode()) for k, v in rejection.dlq_headers().items()],
-        )
-
-    return send
 
 
 def bootstrap_servers(settings: Settings) -> list[tuple[str, int]]:
@@ -188,18 +173,36 @@ async def publish_values(
     return window.acknowledged
 
 
+async def topic_partitions(settings: Settings, topic: str) -> set[int]:
+    """The partitions of ``topic``; none if it does not exist (nothing is created).
+
+    Asked of the cluster through the admin client's metadata of every topic: a consumer
+    holds only what its metadata cache happens to hold (aiokafka has no public way to
+    refresh it), and a metadata request naming the topic would create it on a broker that
+    creates topics on first use.
+    """
+    admin = admin_client(settings)
+    await admin.start()
+    try:
+        described = await admin.describe_topics()
+    finally:
+        await admin.close()
+    return {
+        p["partition"]
+        for t in described if t["topic"] == topic and t["error_code"] == 0
+        for p in t["partitions"]
+    }
+
+
 async def end_offsets(settings: Settings, topic: str) -> dict[int, int]:
     """Log end offset per partition of ``topic`` (empty if the topic does not exist)."""
+    partitions = await topic_partitions(settings, topic)
+    if not partitions:
+        return {}
     reader = consumer(settings, enable_auto_commit=False)
     try:
         await reader.start()
-        partitions = reader.partitions_for_topic(topic)
-        if not partitions:
-            await reader._client.force_metadata_update()
-            partitions = reader.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-        if not tps:
-            return {}
         ends = await reader.end_offsets(tps)
         return {tp.partition: offset for tp, offset in ends.items()}
     finally:

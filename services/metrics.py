@@ -25,15 +25,12 @@ from __future__ import annotations
 import functools
 import time
 from collections import Counter as Tally
-from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any, ParamSpec, TypeVar
 
 from prometheus_client import Counter, Gauge, Histogram
 
 from events.errors import UNSTORABLE
-
-if TYPE_CHECKING:
-    from services.ingest.classify import Classified
 
 __all__ = [
     "CONSUMER_LAG",
@@ -191,16 +188,19 @@ def observe_http_request(method: str, route: str, status: int, seconds: float) -
 
 
 
-def count_stored_batch(outcome: Classified) -> None:
-    """After an ingest batch committed: its new events, refusals and duplicates."""
-    for event_type, n in Tally(e.event_type for e in outcome.new_events).items():
+def count_stored_batch(
+    event_types: Iterable[str], rejection_codes: Iterable[str], duplicates: int
+) -> None:
+    """After an ingest batch committed: the type of each new event, the code of each
+    refusal, and how many were duplicates."""
+    for event_type, n in Tally(event_types).items():
         EVENTS_INGESTED.labels(event_type).inc(n)
-    for code, n in Tally(r.code for r in outcome.rejections).items():
+    for code, n in Tally(rejection_codes).items():
         MESSAGES_REJECTED.labels(code).inc(n)
         if code == UNSTORABLE:
             INGEST_UNSTORABLE.inc(n)
-    if outcome.duplicates:
-        INGEST_DUPLICATES.inc(outcome.duplicates)
+    if duplicates:
+        INGEST_DUPLICATES.inc(duplicates)
 
 
 def times_ingest_batches(store: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:

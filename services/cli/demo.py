@@ -70,7 +70,13 @@ from services.journal.entries import set_transfer_status
 from services.journal.reversal import reverse_entry
 from services.journal.run import create_journal_run
 from services.journal.views import list_entries
-from services.kafka_io import KAFKA_MESSAGE_CEILING, admin_client, consumer, publish_values
+from services.kafka_io import (
+    KAFKA_MESSAGE_CEILING,
+    admin_client,
+    consumer,
+    publish_values,
+    topic_partitions,
+)
 from services.period_summary import period_summary
 from services.publisher import run_publisher
 from services.reports import pending_report
@@ -457,10 +463,9 @@ async def read_journal(
         auto_offset_reset="earliest", max_partition_fetch_bytes=KAFKA_MESSAGE_CEILING,
         fetch_max_bytes=4 * KAFKA_MESSAGE_CEILING,
     )
+    partitions = await topic_partitions(settings, topic)
     await reader.start()
     try:
-        await reader._client.force_metadata_update()
-        partitions = reader.partitions_for_topic(topic) or set()
         assignment = [TopicPartition(topic, p) for p in sorted(partitions)]
         reader.assign(assignment)
         await reader.seek_to_beginning(*assignment)

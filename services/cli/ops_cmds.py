@@ -20,7 +20,7 @@ from services.operations.dlq import (
     list_rejected,
     replay_rejected,
 )
-from services.operations.replay import ReplayStart, replay
+from services.operations.replay import ReplayStart, replay, replay_summary
 from services.operations.republish import republish as republish_events
 from services.operations.verify import verify as verify_ledger
 from services.rebuild import rebuild, select
@@ -51,7 +51,7 @@ def replay_command(
             report = await replay(settings, pool, start,
                                   on_progress=lambda done, total: bar.update(task, completed=done,
                                                                              total=total))
-        return vars(report)
+        return replay_summary(report)
 
     result = run_with_store(work)
     if as_json:

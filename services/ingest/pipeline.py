@@ -1,4 +1,4 @@
-"""Batches parsed ahead while earlier ones are stored, in order: the ingest's and replay's
+"""Batches parsed ahead while earlier ones are stored, in order: the ingest component's
 pipeline."""
 
 from __future__ import annotations

@@ -132,7 +132,8 @@ async def _write_once(
         # search for the message at fault does not send its refused neighbours twice.
         for rejection in outcome.rejections:
             await publish_rejection(rejection)
-    metrics.count_stored_batch(outcome)
+    metrics.count_stored_batch((e.event_type for e in outcome.new_events),
+                               (r.code for r in outcome.rejections), outcome.duplicates)
     return BatchResult(
         read=len(records),
         stored=len(outcome.new_events),

@@ -1,10 +1,11 @@
-"""``ledger replay``: re-consume the billing topic through the same ingest path.
+"""``ledger replay``: re-consume the billing topic through the ingest itself.
 
-Already-stored events are recognised by ``event_id`` and cost one lookup each, so a replay
-from the beginning is safe at any time. No consumer group is used and no consumer offsets
-move: a replay is a repair, not a member of the ingest group. Failures are handled as the
-ingest handles them (``services.ingest.recovery``), except that a database away for longer
-than a few retries fails the command instead of waiting for ever.
+This module only reads: each batch goes to the ingest component the service's subscriber
+drives too (``services.ingest.component``), so it is checked, judged, stored and refused
+exactly as there. Already-stored events are recognised by ``event_id`` and cost one lookup
+each, so a replay from the beginning is safe at any time. No consumer group is used and no
+consumer offsets move: a replay is a repair, not a member of the ingest group. A database
+away for longer than a few retries fails the command instead of being waited for for ever.
 
 A timestamp replay does not trust the broker's offset-for-time lookup (Tansu's is wrong):
 it reads each partition from the beginning and skips records older than the timestamp by
@@ -13,33 +14,20 @@ their own timestamp, which is right on every broker.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
-from aiokafka import TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from services.config import Settings
 from services.errors import NotFound, RejectedInput
-from services.ingest.classify import Parsed
-from services.ingest.parse_pool import ParsePool
-from services.ingest.pipeline import StorePipeline
+from services.ingest.component import IngestTotals, open_ingest
 from services.ingest.records import InboundRecord
-from services.ingest.recovery import COMMAND_ATTEMPTS, retry_transient
-from services.ingest.writer import write_batch
-from services.kafka_io import FETCH_MAX_BYTES, FETCH_PARTITION_BYTES, dlq_sender, producer
+from services.ingest.recovery import COMMAND_ATTEMPTS
+from services.kafka_io import FETCH_MAX_BYTES, FETCH_PARTITION_BYTES, topic_partitions
 from services.kafka_io import consumer as make_consumer
-
-
-@dataclass
-class ReplayReport:
-    read: int = 0
-    new: int = 0
-    duplicate: int = 0
-    rejected: int = 0
-    skipped_older: int = 0
 
 
 @dataclass(frozen=True)
@@ -78,6 +66,17 @@ class ReplayStart:
         return cls(from_beginning=True)
 
 
+def replay_summary(totals: IngestTotals) -> dict[str, int]:
+    """``ledger replay --json``: the command's own names for the ingest's totals."""
+    return {
+        "read": totals.read,
+        "new": totals.stored,
+        "duplicate": totals.duplicates,
+        "rejected": totals.rejected,
+        "skipped_older": totals.skipped,
+    }
+
+
 async def replay(
     settings: Settings,
     pool: asyncpg.Pool,
@@ -85,8 +84,9 @@ async def replay(
     *,
     on_progress: Callable[[int, int], None] | None = None,
     idle_ms: int = 1000,
-) -> ReplayReport:
+) -> IngestTotals:
     """Read from ``start`` to the end of the topic, storing what is new."""
+    partitions = await _partitions_to_replay(settings, start)
     consumer = make_consumer(
         settings,
         group_id=None,
@@ -96,64 +96,68 @@ async def replay(
         fetch_max_bytes=FETCH_MAX_BYTES,
     )
     await consumer.start()
-    report = ReplayReport()
-    parser = ParsePool(settings.parse_workers, settings.max_message_bytes)
-    pipeline = StorePipeline()
     try:
-        cluster = await consumer._client.fetch_all_metadata()
-        partitions = sorted(cluster.partitions_for_topic(settings.topic_billing) or ())
-        if not partitions:
-            raise NotFound("topic_not_found", f"topic {settings.topic_billing} does not exist")
-        if start.partition is not None:
-            if start.partition not in partitions:
-                raise NotFound("partition_not_found",
-                               f"{settings.topic_billing} has no partition {start.partition}")
-            partitions = [start.partition]
         tps = [TopicPartition(settings.topic_billing, p) for p in partitions]
-        consumer.assign(tps)
-        if start.offset is not None:
-            consumer.seek(tps[0], start.offset)
-        else:
-            await consumer.seek_to_beginning(*tps)
-        begins = {tp: await consumer.position(tp) for tp in tps}
-        ends = await consumer.end_offsets(tps)
-        total = sum(max(0, ends[tp] - begins[tp]) for tp in tps)
-        async with producer(settings) as dlq:
-            to_dlq = dlq_sender(dlq, settings.topic_dlq)
-
-            async def store(records: list[InboundRecord], parsed: list[Parsed]) -> None:
-                result = await retry_transient(
-                    lambda: write_batch(pool, records, group_id=None,
-                                        max_bytes=settings.max_message_bytes,
-                                        publish_rejection=to_dlq, parsed=parsed),
-                    max_delay=settings.db_retry_max_seconds, attempts=COMMAND_ATTEMPTS)
-                report.new += result.stored
-                report.duplicate += result.duplicates
-                report.rejected += result.rejected
-
-            while True:
-                batches = await consumer.getmany(timeout_ms=idle_ms,
-                                                 max_records=settings.batch_max_records)
-                records = [
-                    InboundRecord.from_consumer_record(r)
-                    for tp_records in batches.values() for r in tp_records
-                ]
-                if not records:
-                    positions = {tp: await consumer.position(tp) for tp in tps}
-                    if all(positions[tp] >= ends[tp] for tp in tps):
-                        break
-                    continue
-                report.read += len(records)
+        ends, total = await _seek_to_start(consumer, tps, start)
+        async with open_ingest(settings, pool, group_id=None,
+                               attempts=COMMAND_ATTEMPTS) as ingest:
+            read = 0
+            async for records in _batches(consumer, ends, settings.batch_max_records, idle_ms):
+                read += len(records)
                 if start.timestamp_ms is not None:
                     fresh = [r for r in records if (r.timestamp_ms or 0) >= start.timestamp_ms]
-                    report.skipped_older += len(records) - len(fresh)
+                    ingest.totals.skip(len(records) - len(fresh))
                     records = fresh
-                if records:  # as in the ingest: parsed while the batches before are stored
-                    await pipeline.submit(parser.parse(records), functools.partial(store, records))
+                if records:
+                    await ingest.submit(records)
                 if on_progress:
-                    on_progress(report.read, max(total, report.read))
-            await pipeline.drain()
+                    on_progress(read, max(total, read))
+            await ingest.drain()
     finally:
-        parser.close()
         await consumer.stop()
-    return report
+    return ingest.totals
+
+
+async def _partitions_to_replay(settings: Settings, start: ReplayStart) -> list[int]:
+    topic = settings.topic_billing
+    partitions = sorted(await topic_partitions(settings, topic))
+    if not partitions:
+        raise NotFound("topic_not_found", f"topic {topic} does not exist")
+    if start.partition is None:
+        return partitions
+    if start.partition not in partitions:
+        raise NotFound("partition_not_found", f"{topic} has no partition {start.partition}")
+    return [start.partition]
+
+
+async def _seek_to_start(
+    consumer: AIOKafkaConsumer, tps: list[TopicPartition], start: ReplayStart
+) -> tuple[dict[TopicPartition, int], int]:
+    """Assign ``tps`` at ``start``; return each one's end offset now, and the records
+    between (for the progress bar: a timestamp replay reads them all too)."""
+    consumer.assign(tps)
+    if start.offset is not None:
+        consumer.seek(tps[0], start.offset)
+    else:
+        await consumer.seek_to_beginning(*tps)
+    begins = {tp: await consumer.position(tp) for tp in tps}
+    ends: dict[TopicPartition, int] = await consumer.end_offsets(tps)
+    return ends, sum(max(0, ends[tp] - begins[tp]) for tp in tps)
+
+
+async def _batches(
+    consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int], max_records: int,
+    idle_ms: int,
+) -> AsyncIterator[list[InboundRecord]]:
+    """The records of the assigned partitions, a batch at a time, until each partition's
+    position reaches its end offset of when the replay started."""
+    while True:
+        batches = await consumer.getmany(timeout_ms=idle_ms, max_records=max_records)
+        records = [
+            InboundRecord.from_consumer_record(r)
+            for tp_records in batches.values() for r in tp_records
+        ]
+        if records:
+            yield records
+        elif all([await consumer.position(tp) >= end for tp, end in ends.items()]):
+            return

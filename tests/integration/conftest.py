@@ -11,7 +11,8 @@ import pytest
 
 from services.commands.api_keys import create_api_key
 from services.config import Settings
-from services.ingest.app import IngestStats, run_ingest
+from services.ingest.app import run_ingest
+from services.ingest.component import IngestTotals
 from tests.helpers import produce, wait_until
 from tests.integration.db import billing_event_count
 
@@ -25,13 +26,13 @@ class IngestRunner:
     def __init__(self, settings: Settings, pool: asyncpg.Pool) -> None:
         self.settings = settings
         self.pool = pool
-        self.stats = IngestStats()
-        self._runs: list[tuple[asyncio.Event, asyncio.Task[IngestStats]]] = []
+        self.stats = IngestTotals()
+        self._runs: list[tuple[asyncio.Event, asyncio.Task[IngestTotals]]] = []
 
-    def start(self, **overrides: object) -> IngestStats:
+    def start(self, **overrides: object) -> IngestTotals:
         settings = self.settings.model_copy(update=overrides)
         stop = asyncio.Event()
-        stats = self.stats if not overrides else IngestStats()
+        stats = self.stats if not overrides else IngestTotals()
         task = asyncio.create_task(run_ingest(settings, self.pool, stop, stats))
         self._runs.append((stop, task))
         return stats

@@ -13,9 +13,13 @@ from aiokafka.structs import ConsumerRecord
 
 from services.cli.pipeline import run_parts
 from services.config import Settings
+from services.ingest import component
 from services.ingest.app import run_ingest
+from services.ingest.component import Ingest, IngestTotals
 from services.ingest.parse_pool import ParsePool
+from services.ingest.recovery import COMMAND_ATTEMPTS
 from services.kafka_io import message_key
+from services.operations.replay import ReplayStart, replay
 from services.publisher import run_publisher
 from services.samples import invoices, to_lines
 from tests.helpers import consume_all, produce, wait_until
@@ -219,3 +223,41 @@ async def test_the_service_stops_every_part_when_the_ingest_fails(
                                timeout=60)
     assert stop.is_set() and publisher_stopped.is_set()
     assert await billing_event_count(pool) == second_parse_fails[0]
+
+
+@pytest.fixture
+def ingests_made(monkeypatch: pytest.MonkeyPatch) -> list[Ingest]:
+    """Every ingest component made from now on, in order."""
+    made: list[Ingest] = []
+
+    class Recorded(Ingest):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(component, "Ingest", Recorded)
+    return made
+
+
+async def test_the_service_and_replay_drive_the_same_ingest_component(
+    settings: Settings, pool: asyncpg.Pool, ingest: IngestRunner, ingests_made: list[Ingest]
+) -> None:
+    """Both readers hand their batches to one ``Ingest`` each and report its totals; only
+    the retry policy differs: the service waits for the database for ever, a replay gives
+    up after a few attempts."""
+    await ingest.feed([*to_lines(invoices(20, org="US", seed=71)), b"{not json"], stored=20,
+                      keys=[b"US"] * 21)
+
+    async def refused() -> bool:
+        return await scalar(pool, "SELECT count(*) FROM rejected_messages") == 1
+
+    await wait_until(refused, message="the bad message recorded")
+    await ingest.stop()
+    report = await replay(settings, pool, ReplayStart(from_beginning=True))
+
+    service, replayed = ingests_made
+    assert (service.totals, service.attempts) == (ingest.stats, None)
+    assert ingest.stats == IngestTotals(batches=ingest.stats.batches, read=21, stored=20,
+                                        rejected=1)
+    assert (replayed.totals, replayed.attempts) == (report, COMMAND_ATTEMPTS)
+    assert report == IngestTotals(batches=report.batches, read=21, duplicates=21)

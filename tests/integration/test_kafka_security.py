@@ -254,7 +254,7 @@ async def test_operations_reach_the_broker_over_a_tls_only_listener(
 
     report = await secured.authenticated(replay(s, pool, ReplayStart(from_beginning=True),
                                                 idle_ms=200))
-    assert (report.read, report.new, report.duplicate, report.rejected) == (4, 3, 0, 1)
+    assert (report.read, report.stored, report.duplicates, report.rejected) == (4, 3, 0, 1)
 
     status = await secured.authenticated(status_report(s, pool))
     assert status["lag"] == 4  # no ingest group offsets stored: all of it is lag

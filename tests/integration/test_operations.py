@@ -12,8 +12,10 @@ import pytest
 import projections
 from events.journal_rules import JournalRunRequest
 from services.config import Settings
+from services.errors import NotFound
 from services.journal.entries import cancel_entry, set_transfer_status
 from services.journal.run import create_journal_run
+from services.kafka_io import topic_partitions
 from services.operations.dlq import list_rejected, replay_rejected
 from services.operations.replay import ReplayStart, replay
 from services.operations.republish import republish
@@ -191,17 +193,35 @@ async def test_replay_from_the_beginning_is_all_duplicates_and_from_a_timestamp_
                   timestamps=[1_800_000_000_000] * 20)
 
     report = await replay(settings, pool, ReplayStart.parse(False, "2026-01-01T00:00:00Z", None))
-    assert (report.read, report.skipped_older, report.new, report.duplicate) == (50, 30, 20, 0)
+    assert (report.read, report.skipped, report.stored, report.duplicates) == (50, 30, 20, 0)
     assert await billing_event_count(pool) == 20
 
     again = await replay(settings, pool, ReplayStart(from_beginning=True))
-    assert (again.read, again.new, again.duplicate, again.rejected) == (50, 30, 20, 0)
+    assert (again.read, again.stored, again.duplicates, again.rejected) == (50, 30, 20, 0)
     assert await billing_event_count(pool) == 50
 
     partition = (await rows(pool, "SELECT DISTINCT (metadata->>'partition')::int AS p "
                                   "FROM events WHERE event_type = 'invoice.posted'"))[0]["p"]
     tail = await replay(settings, pool, ReplayStart.parse(False, None, f"{partition}:45"))
-    assert (tail.read, tail.new, tail.duplicate) == (5, 0, 5)
+    assert (tail.read, tail.stored, tail.duplicates) == (5, 0, 5)
+
+
+async def test_a_replay_names_a_missing_topic_or_partition_and_creates_neither(
+    settings: Settings, pool: asyncpg.Pool
+) -> None:
+    with pytest.raises(NotFound) as no_topic:
+        await replay(settings, pool, ReplayStart(from_beginning=True))
+    assert no_topic.value.code == "topic_not_found"
+    assert await topic_partitions(settings, settings.topic_billing) == set()  # asked, not made
+
+    assert settings.kafka_bootstrap
+    await produce(settings.kafka_bootstrap, settings.topic_billing, [b"{}"], keys=[b"US"])
+    partitions = await topic_partitions(settings, settings.topic_billing)
+    assert partitions == set(range(len(partitions))) and partitions
+    with pytest.raises(NotFound) as no_partition:
+        await replay(settings, pool, ReplayStart(partition=len(partitions), offset=0))
+    assert no_partition.value.code == "partition_not_found"
+    assert await topic_partitions(settings, settings.topic_billing) == partitions
 
 
 async def test_republish_sends_a_runs_events_again_with_their_event_ids(

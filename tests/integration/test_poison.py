@@ -301,7 +301,7 @@ async def test_replay_uses_the_same_search(
 
     report = await replay(settings, pool, ReplayStart(from_beginning=True))
 
-    assert (report.read, report.new, report.duplicate, report.rejected) == (21, 20, 0, 1)
+    assert (report.read, report.stored, report.duplicates, report.rejected) == (21, 20, 0, 1)
     assert unstorable_count() - before == 1
     [sent] = await consume_all(settings.kafka_bootstrap, settings.topic_dlq, 1)
     assert (dict(sent.headers)["ledger-error"], sent.value) == (b"unstorable", refused_document)
