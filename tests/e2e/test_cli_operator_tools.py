@@ -55,7 +55,7 @@ async def test_dlq_replay_stores_what_now_can_be_and_keeps_the_rest(
     await produce(settings.kafka_bootstrap, settings.topic_billing,
                   [early.encode(), b"not json"], keys=[b"US"] * 2)
     first = await replay(settings, pool, ReplayStart(from_beginning=True))
-    assert (first.new, first.rejected) == (0, 2)
+    assert (first.stored, first.rejected) == (0, 2)
     refusals = await rows(pool, 'SELECT error_code FROM rejected_messages ORDER BY "offset"')
     assert [r["error_code"] for r in refusals] == ["unknown_transaction", "invalid_json"]
 
@@ -64,7 +64,7 @@ async def test_dlq_replay_stores_what_now_can_be_and_keeps_the_rest(
     await produce(settings.kafka_bootstrap, settings.topic_billing, to_lines([invoice]),
                   keys=[b"US"])
     second = await replay(settings, pool, ReplayStart(from_beginning=True))
-    assert second.new == 1
+    assert second.stored == 1
     assert await ledger(settings, "dlq", "replay", "--error", "unknown_transaction") == (0, {
         "replayed": 1, "stored": 1, "already_stored": 0, "still_rejected": 0, "reasons": []})
     assert await scalar(pool, "SELECT status FROM pending_transactions WHERE id = $1",
@@ -87,7 +87,7 @@ async def journal_history(settings: Settings, pool: asyncpg.Pool) -> list[dict[s
     await produce(settings.kafka_bootstrap, settings.topic_billing, values,
                   keys=[b"US"] * len(values))
     report = await replay(settings, pool, ReplayStart(from_beginning=True))
-    assert report.new == 40
+    assert report.stored == 40
     for period in ("Apr-2024", "May-2024"):
         await create_journal_run(pool, JournalRunRequest(types=("invoice_item",), org="US",
                                                          period=period))
