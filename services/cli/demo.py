@@ -426,7 +426,9 @@ class Demo:
 
 
 async def create_demo_topics(settings: Settings, names: list[str], partitions: int) -> None:
-    for name, code in (await create_topics(settings, names, partitions)).items():
+    failed = await create_topics(settings, names, partitions)
+    if failed:
+        name, code = next(iter(failed.items()))
         raise LedgerError("demo_topic_failed", f"cannot create {name}: error {code}")
 
 
