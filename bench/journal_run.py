@@ -57,6 +57,7 @@ from rich.console import Console
 from rich.table import Table
 
 import projections
+from bench.documents import BENCH_TYPES, bench_documents, single_group_documents
 from bench.peak_rss import PeakRss
 from events import canonical_body, parse_billing_event
 from events.journal_rules import JournalRunRequest
@@ -71,7 +72,6 @@ from services.journal.run import create_journal_run
 from services.period_summary import ACCOUNTS, period_summary
 from services.reports import report_args
 from services.samples import to_lines
-from services.samples.documents import BENCH_TYPES, bench_documents, single_group_documents
 from services.store import log
 from services.store.pool import _prepare_connection, create_pool
 from services.unjournaled import TUNING, by_anti_join, by_counting

@@ -171,7 +171,8 @@ async def load_refusals(pool: asyncpg.Pool, count: int,
             await conn.copy_records_to_table("bench_sources", records=_sources(first, last))
             await conn.execute(_REFUSALS, DLQ_TOPIC, when, LATE_ORG, template)
             high = await conn.fetchval("SELECT max(position) FROM events")
-            await projections.rejected.apply(conn, head + 1, high, None, {"message.rejected"})
+            await projections.rejected.PROJECTION.apply(conn, head + 1, high, None,
+                                                        {"message.rejected"})
         if on_loaded is not None:
             on_loaded(last + 1)
     await pool.execute("VACUUM ANALYZE events")

@@ -19,8 +19,8 @@ client as in production; ``--kafka-bootstrap`` uses another broker, ``--no-broke
 Measured per size: the HTTP API served by uvicorn in this process, on the pool ``ledger
 serve`` gives it (``services.pools.api_pool``), scraped ``--scrapes`` times after five
 warm-up scrapes: median, p95 and max milliseconds per ``GET /metrics``. For comparison,
-the work each scrape did before (``services.status.status_report``: it counts the pending
-transactions and opens a Kafka consumer) is timed once per size.
+the work each scrape did before (``services.operations.status.status_report``: it counts the
+pending transactions and opens a Kafka consumer) is timed once per size.
 Target: flat, the median at the largest size at most 1.5x the smallest's (or within 5 ms).
 """
 
@@ -52,8 +52,8 @@ from services.api.server import api_server
 from services.config import Settings
 from services.embedded import embedded_kafka, free_port
 from services.kafka_io import producer
+from services.operations.status import status_report
 from services.pools import api_pool
-from services.status import status_report
 from services.store.pool import create_pool
 
 RESULTS = Path(__file__).parent / "results"

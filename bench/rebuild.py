@@ -4,8 +4,8 @@
 set-based INSERT (the ingest's own speed is bench/ingest.py's business): one- and three-line
 invoices for eight orgs, one status change per 50 documents, one refused message per 500,
 then journal runs, a transfer and a cancel through the real command handlers, so every
-projection has work. Timed: ``services.rebuild.rebuild`` of all projections, in events/s,
-and the peak RSS of this process (the fold runs in PostgreSQL; Python only pages).
+projection has work. Timed: ``services.operations.rebuild.rebuild`` of all projections, in
+events/s, and the peak RSS of this process (the fold runs in PostgreSQL; Python only pages).
 Target: at least 50,000 events/s, RSS under 300 MB. Then ``ledger verify`` of the same log is
 timed too (no target; it must find no violation).
 """
@@ -32,8 +32,8 @@ from services.commands.periods import create_period
 from services.commands.settings import set_settings
 from services.journal.entries import cancel_entry, set_transfer_status
 from services.journal.run import create_journal_run
+from services.operations.rebuild import rebuild
 from services.operations.verify import verify
-from services.rebuild import rebuild
 from services.store.pool import create_pool
 
 TARGET_EVENTS_PER_S = 50_000

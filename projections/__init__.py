@@ -8,11 +8,13 @@ from collections.abc import Set as AbstractSet
 import asyncpg
 
 from projections import api_keys, journal, ledger, pending, rejected
+from projections.projection import Projection, RangeStatement
 
-#: Every projection, in the order they are applied. Each module has NAME, TABLES,
-#: ``apply(conn, first, last, positions=None)``, ``reset(conn)``, and names in
-#: REBUILD_WITHOUT the indexes a full rebuild drops during the fold and re-creates after.
-ALL = (ledger, journal, pending, rejected, api_keys)
+__all__ = ["ALL", "Projection", "RangeStatement", "apply_all"]
+
+#: Every projection, in the order they are applied (and reset by a rebuild).
+ALL: tuple[Projection, ...] = (ledger.PROJECTION, journal.PROJECTION, pending.PROJECTION,
+                               rejected.PROJECTION, api_keys.PROJECTION)
 
 
 async def apply_all(
@@ -22,10 +24,6 @@ async def apply_all(
     positions: Sequence[int] | None = None,
     types: AbstractSet[str] | None = None,
 ) -> None:
-    """Fold events ``first..last`` (only ``positions`` if given) into every projection.
-
-    ``types``: the event types the range holds, when the caller knows them (an appender
-    does); statements for other types are skipped. None: every statement runs.
-    """
+    """Fold a range of the log into every projection, in order (``Projection.apply``)."""
     for projection in ALL:
         await projection.apply(conn, first, last, positions, types)

@@ -8,16 +8,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from collections.abc import Set as AbstractSet
-
-import asyncpg
-
-from projections.segments import apply_in_order, statement
-
-NAME = "api_keys"
-TABLES = ("api_keys",)
-REBUILD_WITHOUT: tuple[str, ...] = ()
+from projections.projection import Projection
+from projections.segments import statement
 
 _CREATED = """
 INSERT INTO api_keys (name, role, token_hash, created_at, event_position)
@@ -39,20 +31,15 @@ HANDLERS = {
     "api_key.revoked": statement(_REVOKED),
 }
 
+#: DELETE, not TRUNCATE: every HTTP request reads this table, and TRUNCATE would lock them
+#: all out until a rebuild commits (minutes on a long log). Deleted rows stay visible to
+#: other transactions until then, so the API keeps answering with the keys as they were;
+#: the table is a few rows, so deleting costs nothing.
+_RESET = "DELETE FROM api_keys"
 
-async def apply(
-    conn: asyncpg.Connection,
-    first: int,
-    last: int,
-    positions: Sequence[int] | None = None,
-    types: AbstractSet[str] | None = None,
-) -> None:
-    await apply_in_order(conn, first, last, positions, HANDLERS, types)
-
-
-async def reset(conn: asyncpg.Connection) -> None:
-    """DELETE, not TRUNCATE: every HTTP request reads this table, and TRUNCATE would lock
-    them all out until a rebuild commits (minutes on a long log). Deleted rows stay
-    visible to other transactions until then, so the API keeps answering with the keys as
-    they were; the table is a few rows, so deleting costs nothing."""
-    await conn.execute("DELETE FROM api_keys")
+PROJECTION = Projection(
+    name="api_keys",
+    tables=("api_keys",),
+    reset_sql=_RESET,
+    handlers=HANDLERS,
+)

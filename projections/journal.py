@@ -20,16 +20,10 @@ event recorded before the data carried them gives its recorded_at and its metada
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from collections.abc import Set as AbstractSet
-
 import asyncpg
 
-from projections.segments import apply_in_order, statement
-
-NAME = "journal"
-TABLES = ("journal_runs", "journal_entries", "journal_entry_lines")
-REBUILD_WITHOUT: tuple[str, ...] = ()
+from projections.projection import Projection
+from projections.segments import statement
 
 _RUN = """
 INSERT INTO journal_runs (number, scope, target_period, start_date, end_date,
@@ -142,19 +136,16 @@ HANDLERS = {
     "journal_entry.transfer_status_changed": statement(_TRANSFER),
 }
 
+#: DELETE, not TRUNCATE: pending_transactions refers to entries (deferred foreign key).
+_RESET = """
+DELETE FROM journal_entry_lines;
+DELETE FROM journal_entries;
+DELETE FROM journal_runs
+"""
 
-async def apply(
-    conn: asyncpg.Connection,
-    first: int,
-    last: int,
-    positions: Sequence[int] | None = None,
-    types: AbstractSet[str] | None = None,
-) -> None:
-    await apply_in_order(conn, first, last, positions, HANDLERS, types)
-
-
-async def reset(conn: asyncpg.Connection) -> None:
-    # DELETE, not TRUNCATE: pending_transactions refers to entries (deferred foreign key).
-    await conn.execute("DELETE FROM journal_entry_lines")
-    await conn.execute("DELETE FROM journal_entries")
-    await conn.execute("DELETE FROM journal_runs")
+PROJECTION = Projection(
+    name="journal",
+    tables=("journal_runs", "journal_entries", "journal_entry_lines"),
+    reset_sql=_RESET,
+    handlers=HANDLERS,
+)

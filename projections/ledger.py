@@ -12,16 +12,8 @@ Each period keeps when its first and latest events were recorded and their actor
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from collections.abc import Set as AbstractSet
-
-import asyncpg
-
-from projections.segments import apply_in_order, statement
-
-NAME = "ledger"
-TABLES = ("ledger_settings", "orgs", "accounting_periods")
-REBUILD_WITHOUT: tuple[str, ...] = ()
+from projections.projection import Projection
+from projections.segments import statement
 
 _SETTINGS = """
 INSERT INTO ledger_settings (settlement, harmonization, multi_org, event_position)
@@ -77,16 +69,11 @@ HANDLERS = {
     "period.status_changed": statement(_PERIOD_STATUS),
 }
 
+_RESET = "TRUNCATE ledger_settings, orgs, accounting_periods"
 
-async def apply(
-    conn: asyncpg.Connection,
-    first: int,
-    last: int,
-    positions: Sequence[int] | None = None,
-    types: AbstractSet[str] | None = None,
-) -> None:
-    await apply_in_order(conn, first, last, positions, HANDLERS, types)
-
-
-async def reset(conn: asyncpg.Connection) -> None:
-    await conn.execute("TRUNCATE ledger_settings, orgs, accounting_periods")
+PROJECTION = Projection(
+    name="ledger",
+    tables=("ledger_settings", "orgs", "accounting_periods"),
+    reset_sql=_RESET,
+    handlers=HANDLERS,
+)

@@ -20,15 +20,13 @@ of positions), so the two paths cannot drift apart.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from collections.abc import Set as AbstractSet
 
 import asyncpg
 
 from events import EVENT_LINE_TYPES
-from projections.segments import apply_in_order, carries, statement
+from projections.projection import Projection, RangeStatement
+from projections.segments import statement
 
-NAME = "pending_transactions"
-TABLES = ("pending_transactions", "journaled_transactions")
 STATUS_CHANGED = "transactions.status_changed"
 #: The inbound event types that carry transaction lines (docs/contract.md §2).
 BILLING_DOCUMENT_TYPES = frozenset(t for t, lines in EVENT_LINE_TYPES.items() if lines)
@@ -39,7 +37,7 @@ BILLING_DOCUMENT_TYPES = frozenset(t for t, lines in EVENT_LINE_TYPES.items() if
 #: large, so status changes meet their rows in one hash join per page, and releasing an
 #: entry finds its rows by the entry index, which stays. The unique keys are re-checked
 #: over every row when re-created.
-REBUILD_WITHOUT: tuple[str, ...] = ("pending_transactions_pkey", "journaled_transactions_pkey")
+_REBUILD_WITHOUT = ("pending_transactions_pkey", "journaled_transactions_pkey")
 
 _EVENT_FILTER = "e.position BETWEEN $1 AND $2 AND ($3::bigint[] IS NULL OR e.position = ANY($3))"
 
@@ -123,26 +121,19 @@ JOURNAL_HANDLERS = {
     "journal_entry.reversed": statement(RELEASE),
 }
 
+_RESET = "TRUNCATE pending_transactions, journaled_transactions"
 
-async def apply(
-    conn: asyncpg.Connection,
-    first: int,
-    last: int,
-    positions: Sequence[int] | None = None,
-    types: AbstractSet[str] | None = None,
-) -> None:
-    """Fold the events in ``first..last`` (only ``positions`` if given) into the table;
-    ``types``, when the caller knows them, are the event types the range holds."""
-    args = (first, last, list(positions) if positions is not None else None)
-    if carries(types, *BILLING_DOCUMENT_TYPES):
-        await conn.execute(INSERT_LINES, *args)
-    if carries(types, STATUS_CHANGED):
-        await conn.execute(APPLY_STATUS_CHANGES, *args)
-    await apply_in_order(conn, first, last, positions, JOURNAL_HANDLERS, types)
-
-
-async def reset(conn: asyncpg.Connection) -> None:
-    await conn.execute("TRUNCATE pending_transactions, journaled_transactions")
+#: The lines first, then their status changes (a change may name a line of the same range),
+#: then the journal events in log order.
+PROJECTION = Projection(
+    name="pending_transactions",
+    tables=("pending_transactions", "journaled_transactions"),
+    reset_sql=_RESET,
+    handlers=JOURNAL_HANDLERS,
+    range_statements=(RangeStatement(INSERT_LINES, BILLING_DOCUMENT_TYPES),
+                      RangeStatement(APPLY_STATUS_CHANGES, frozenset({STATUS_CHANGED}))),
+    rebuild_without=_REBUILD_WITHOUT,
+)
 
 
 _KNOWN_KEYS = """

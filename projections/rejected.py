@@ -8,16 +8,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from collections.abc import Set as AbstractSet
+from projections.projection import Projection, RangeStatement
+from projections.segments import statement
 
-import asyncpg
-
-from projections.segments import apply_in_order, carries, statement
-
-NAME = "rejected_messages"
-TABLES = ("rejected_messages",)
-REBUILD_WITHOUT: tuple[str, ...] = ()
 MESSAGE_REJECTED = "message.rejected"
 
 INSERT_REJECTED = f"""
@@ -56,22 +49,12 @@ REPAIR_HANDLERS = {
     "rejected_message.retried": statement(RETRIED),
 }
 
+_RESET = "TRUNCATE rejected_messages"
 
-async def apply(
-    conn: asyncpg.Connection,
-    first: int,
-    last: int,
-    positions: Sequence[int] | None = None,
-    types: AbstractSet[str] | None = None,
-) -> None:
-    """Fold the events in ``first..last`` (only ``positions`` if given) into the table;
-    ``types``, when the caller knows them, are the event types the range holds."""
-    if carries(types, MESSAGE_REJECTED):
-        await conn.execute(
-            INSERT_REJECTED, first, last, list(positions) if positions is not None else None
-        )
-    await apply_in_order(conn, first, last, positions, REPAIR_HANDLERS, types)
-
-
-async def reset(conn: asyncpg.Connection) -> None:
-    await conn.execute("TRUNCATE rejected_messages")
+PROJECTION = Projection(
+    name="rejected_messages",
+    tables=("rejected_messages",),
+    reset_sql=_RESET,
+    handlers=REPAIR_HANDLERS,
+    range_statements=(RangeStatement(INSERT_REJECTED, frozenset({MESSAGE_REJECTED})),),
+)

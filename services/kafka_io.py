@@ -7,13 +7,14 @@ connects with the configured TLS and SASL (``services.kafka_security``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.conn import create_conn
 from aiokafka.protocol.metadata import MetadataRequest
 
@@ -30,6 +31,9 @@ KAFKA_MESSAGE_CEILING = 16 * 1024 * 1024
 #: (KIP-74; tests/integration/test_dlq.py reads a 2 MiB message through it on Tansu).
 FETCH_PARTITION_BYTES = 1024 * 1024
 FETCH_MAX_BYTES = 4 * FETCH_PARTITION_BYTES
+
+#: Kafka's error code TOPIC_ALREADY_EXISTS: creating a topic that is there is fine.
+TOPIC_EXISTS = 36
 
 
 def message_key(value: bytes) -> bytes | None:
@@ -192,6 +196,31 @@ async def topic_partitions(settings: Settings, topic: str) -> set[int]:
         for t in described if t["topic"] == topic and t["error_code"] == 0
         for p in t["partitions"]
     }
+
+
+async def create_topics(settings: Settings, names: list[str], partitions: int) -> dict[str, int]:
+    """Create ``names`` with ``partitions`` each (one replica; existing ones are fine); answer
+    the Kafka error code of each that could not be created (none: every one is there)."""
+    admin = admin_client(settings)
+    await admin.start()
+    try:
+        response = await admin.create_topics(
+            [NewTopic(name=n, num_partitions=partitions, replication_factor=1) for n in names])
+    finally:
+        await admin.close()
+    return {name: code for name, code, *_ in response.topic_errors
+            if code not in (0, TOPIC_EXISTS)}
+
+
+async def delete_topics(settings: Settings, names: list[str]) -> None:
+    """Delete ``names``, best effort: one already gone, or a refusal, is no error."""
+    admin = admin_client(settings)
+    await admin.start()
+    try:
+        with contextlib.suppress(Exception):
+            await admin.delete_topics(names)
+    finally:
+        await admin.close()
 
 
 async def end_offsets(settings: Settings, topic: str) -> dict[int, int]:

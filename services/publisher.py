@@ -40,6 +40,9 @@ WHERE sent_at IS NULL ORDER BY id LIMIT $1
 
 _MARK_SENT = "UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[])"
 
+_EVENT_TYPES = "SELECT event_id::text AS id, event_type FROM outbox"
+_UNSENT_COUNT = "SELECT count(*) FROM outbox WHERE sent_at IS NULL"
+
 
 async def fetch_unsent(
     conn: asyncpg.Connection | asyncpg.Pool, batch: int = 1000
@@ -47,6 +50,15 @@ async def fetch_unsent(
     """The oldest unsent outbox rows, in outbox (= per-org commit) order."""
     rows: list[asyncpg.Record] = await conn.fetch(_UNSENT, batch)
     return rows
+
+
+async def outbox_event_types(conn: asyncpg.Connection | asyncpg.Pool) -> dict[str, str]:
+    """Every event the outbox holds, sent or not: its event id and type."""
+    return {r["id"]: r["event_type"] for r in await conn.fetch(_EVENT_TYPES)}
+
+
+async def count_unsent(conn: asyncpg.Connection | asyncpg.Pool) -> int:
+    return int(await conn.fetchval(_UNSENT_COUNT))
 
 
 async def send_batch(

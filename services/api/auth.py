@@ -33,7 +33,7 @@ from services.actor import acting_as
 from services.api.errors import error_response
 from services.api.unavailable import CODE as UNAVAILABLE
 from services.api.unavailable import is_away, unavailable_message
-from services.commands.api_keys import token_hash
+from services.commands.api_keys import find_live_key, token_hash
 
 log = logging.getLogger("ledger.api")
 
@@ -45,8 +45,6 @@ READ_METHODS = frozenset({"GET", "HEAD"})
 OPERATOR = "operator"
 #: Where the request's key (or None) is kept in the ASGI scope.
 SCOPE_KEY = "ledger.api_key"
-
-_LOOKUP = "SELECT name, role FROM api_keys WHERE token_hash = $1 AND revoked_at IS NULL"
 
 #: The database cannot answer (down, overloaded, not migrated): 503, as every route does
 #: while PostgreSQL is away.
@@ -80,8 +78,8 @@ async def live_key(pool: asyncpg.Pool, token: str) -> ApiKey | None:
 async def live_key_by_hash(pool: asyncpg.Pool, hashed: str) -> ApiKey | None:
     """The unrevoked key whose token hashes to ``hashed``, if any (a console session keeps
     the hash, never the token)."""
-    row = await pool.fetchrow(_LOOKUP, hashed)
-    return ApiKey(row["name"], row["role"]) if row is not None else None
+    found = await find_live_key(pool, hashed)
+    return ApiKey(*found) if found is not None else None
 
 
 def is_console_path(path: str) -> bool:

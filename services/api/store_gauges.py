@@ -23,24 +23,19 @@ from services import metrics
 from services.config import Settings
 from services.end_offsets import EndOffsets
 from services.ingest.writer import stored_offsets
-from services.status import partition_lag
+from services.operations.status import backlogs, partition_lag
 
 log = logging.getLogger("ledger.api")
 
 #: A scrape waits at most this long for each source (the database, the broker).
 REFRESH_TIMEOUT = 5.0
 
-_BACKLOGS = """
-SELECT (SELECT count(*) FROM outbox WHERE sent_at IS NULL) AS outbox_backlog,
-       (SELECT count(*) FROM rejected_messages) AS dlq_messages
-"""
-
 
 async def _store_state(settings: Settings, pool: asyncpg.Pool) -> tuple[dict[int, int], int, int]:
     async with pool.acquire() as conn:
         stored = await stored_offsets(conn, settings.consumer_group, settings.topic_billing)
-        backlogs = await conn.fetchrow(_BACKLOGS)
-    return stored, int(backlogs["outbox_backlog"]), int(backlogs["dlq_messages"])
+        outbox_backlog, dlq_messages = await backlogs(conn)
+    return stored, outbox_backlog, dlq_messages
 
 
 def lag_by_partition(stored: dict[int, int], ends: dict[int, int]) -> dict[int, int]:

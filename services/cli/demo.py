@@ -42,7 +42,6 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import asyncpg
 import typer
 from aiokafka import TopicPartition
-from aiokafka.admin import NewTopic
 from pydantic import SecretStr
 from rich.progress import (
     BarColumn,
@@ -72,25 +71,27 @@ from services.journal.run import create_journal_run
 from services.journal.views import list_entries
 from services.kafka_io import (
     KAFKA_MESSAGE_CEILING,
-    admin_client,
     consumer,
+    create_topics,
+    delete_topics,
     publish_values,
     topic_partitions,
 )
+from services.operations.status import ingested
 from services.period_summary import period_summary
-from services.publisher import run_publisher
+from services.publisher import count_unsent, outbox_event_types, run_publisher
 from services.reports import pending_report
 from services.samples import to_lines
 from services.samples.documents import DEMO_MONTHS, DEMO_SCOPES, demo_events
 from services.store.connect import connect
 from services.store.pool import create_pool
+from services.store.schemas import create_schema, drop_schema
 
 ORGS = ("US", "EU")
 RUN_TYPES = ("billing", "cash")
 DEADLINE_S = 60.0  # per waiting step; the whole demo takes a few seconds
 #: The demo's reversal: of the first entry, dated the first day of the second demo month.
 REVERSAL_DATE = DEMO_MONTHS[1][0]
-TOPIC_EXISTS = 36  # Kafka error code TOPIC_ALREADY_EXISTS
 
 
 def demo(
@@ -223,10 +224,10 @@ class Demo:
                   as_json: bool = False) -> dict[str, Any]:
         admin = await connect(self.server_url)
         try:
-            await admin.execute(f'CREATE SCHEMA "{self.tag}"')
+            await create_schema(admin, self.tag)
             try:
-                await topics(self.settings, self.topics,
-                             partitions=self.settings.topic_partitions)
+                await create_demo_topics(self.settings, self.topics,
+                                         self.settings.topic_partitions)
                 pool = await create_pool(self.settings.database_dsn(), max_size=4,
                                          run_migrations=True)
                 try:
@@ -241,9 +242,9 @@ class Demo:
                     await pool.close()
             finally:
                 if not keep:
-                    await admin.execute(f'DROP SCHEMA IF EXISTS "{self.tag}" CASCADE')
-                    if self.external_kafka:
-                        await topics(self.settings, self.topics)
+                    await drop_schema(admin, self.tag)
+                    if self.external_kafka:  # best effort: leftovers are demo-named
+                        await delete_topics(self.settings, self.topics)
         finally:
             await admin.close()
 
@@ -340,7 +341,7 @@ class Demo:
                 stored = 0
                 deadline = time.monotonic() + DEADLINE_S
                 while stored < len(ids):
-                    stored, rejected = await stored_counts(pool, ids)
+                    stored, rejected = await ingested(pool, ids)
                     done(stored)
                     if stored + rejected >= len(ids) and rejected:
                         raise LedgerError("demo_events_rejected",
@@ -391,28 +392,27 @@ class Demo:
 
     async def publish_outbox(self, pool: asyncpg.Pool) -> dict[str, str]:
         """Relay the outbox until it is empty; return its event ids and types."""
-        rows = await pool.fetch("SELECT event_id::text AS id, event_type FROM outbox")
+        outbox = await outbox_event_types(pool)
         stop = asyncio.Event()
         relay = asyncio.create_task(run_publisher(pool, self.settings,
                                                   self.settings.topic_journal, stop))
         try:
             with self.show.step(f"publisher: outbox to {self.settings.topic_journal}",
-                                len(rows)) as done:
+                                len(outbox)) as done:
                 deadline = time.monotonic() + DEADLINE_S
-                while unsent := await pool.fetchval(
-                        "SELECT count(*) FROM outbox WHERE sent_at IS NULL"):
-                    done(len(rows) - unsent)
+                while unsent := await count_unsent(pool):
+                    done(len(outbox) - unsent)
                     if time.monotonic() > deadline:
                         raise LedgerError("demo_publisher_timeout", f"{unsent} events unsent")
                     await asyncio.wait({relay}, timeout=0.05)
                     if relay.done():
                         relay.result()
                         raise LedgerError("demo_publisher_stopped", "the publisher stopped")
-                done(len(rows))
+                done(len(outbox))
         finally:
             stop.set()
             await relay
-        return {r["id"]: r["event_type"] for r in rows}
+        return outbox
 
     async def read_back(self, outbox: dict[str, str]) -> list[dict[str, Any]]:
         title = f"reading {self.settings.topic_journal}"
@@ -425,33 +425,11 @@ class Demo:
         return found
 
 
-async def stored_counts(pool: asyncpg.Pool, ids: list[str]) -> tuple[int, int]:
-    row = await pool.fetchrow(
-        "SELECT (SELECT count(*) FROM events WHERE event_id = ANY($1::uuid[])) AS stored, "
-        "(SELECT count(*) FROM rejected_messages) AS rejected",
-        ids,
-    )
-    assert row is not None
-    return int(row["stored"]), int(row["rejected"])
-
-
-async def topics(settings: Settings, names: list[str], *, partitions: int = 0) -> None:
-    """Create ``names`` (``partitions`` > 0; existing ones are fine), else delete them (best
-    effort: leftovers are demo-named)."""
-    admin = admin_client(settings)
-    await admin.start()
-    try:
-        if not partitions:
-            with contextlib.suppress(Exception):
-                await admin.delete_topics(names)
-            return
-        response = await admin.create_topics(
-            [NewTopic(name=n, num_partitions=partitions, replication_factor=1) for n in names])
-        for name, code, *_ in response.topic_errors:
-            if code not in (0, TOPIC_EXISTS):
-                raise LedgerError("demo_topic_failed", f"cannot create {name}: error {code}")
-    finally:
-        await admin.close()
+async def create_demo_topics(settings: Settings, names: list[str], partitions: int) -> None:
+    failed = await create_topics(settings, names, partitions)
+    if failed:
+        name, code = next(iter(failed.items()))
+        raise LedgerError("demo_topic_failed", f"cannot create {name}: error {code}")
 
 
 async def read_journal(

@@ -20,10 +20,10 @@ from services.operations.dlq import (
     list_rejected,
     replay_rejected,
 )
+from services.operations.rebuild import rebuild, select
 from services.operations.replay import ReplayStart, replay, replay_summary
 from services.operations.republish import republish as republish_events
 from services.operations.verify import verify as verify_ledger
-from services.rebuild import rebuild, select
 
 projections_app = typer.Typer(help="Read models: rebuild from the event log.")
 dlq_app = typer.Typer(help="Rejected inbound messages: list and replay.")
@@ -71,7 +71,7 @@ def rebuild_command(
     """Drop and refold projections from the log. Ingest and commands pause until it commits."""
     names = [name] if name else None
     try:
-        chosen = [p.NAME for p in select(names)]
+        chosen = [p.name for p in select(names)]
     except ValueError as error:
         raise RejectedInput("projection_unknown", str(error)) from error
 

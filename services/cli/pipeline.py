@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
-import logging
-from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any
 
-import asyncpg
 import typer
 from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
 
@@ -22,17 +19,14 @@ from services.cli.output import (
     table,
 )
 from services.cli.runtime import run_with_store
-from services.config import Settings, load_settings
+from services.config import load_settings
 from services.embedded import resolved_servers
 from services.errors import NotFound
-from services.ingest.app import install_stop_signals, run_ingest
 from services.kafka_io import KAFKA_MESSAGE_CEILING, publish_values
 from services.logs import configure_logging
-from services.pools import part_pools
-from services.publisher import run_publisher
-from services.status import status_report
-
-log = logging.getLogger("ledger.serve")
+from services.operations.status import status_report
+from services.serve import PARTS
+from services.serve import serve as run_service
 
 
 def publish(
@@ -75,56 +69,10 @@ def _serve(ingest: bool, publisher: bool, api: bool) -> None:
     everything = not (ingest or publisher or api)
     settings = load_settings()
     configure_logging(settings)
-
-    async def work(settings: Settings, pool: asyncpg.Pool) -> None:
-        named = {name for name, on in (("ingest", ingest), ("publisher", publisher),
-                                       ("api", api)) if on or everything}
-        async with part_pools(settings, pool, named) as pools:  # a pool per part
-            await serve_parts(settings, pools)
-
-    async def serve_parts(settings: Settings, pools: dict[str, asyncpg.Pool]) -> None:
-        stop = asyncio.Event()
-        install_stop_signals(stop)
-        parts: dict[str, Coroutine[Any, Any, Any]] = {}
-        if ingest or everything:
-            parts["ingest"] = run_ingest(settings, pools["ingest"], stop)
-        if publisher or everything:
-            parts["publisher"] = run_publisher(pools["publisher"], settings,
-                                               settings.topic_journal, stop)
-        if api or everything:
-            from services.api.server import run_api  # FastAPI loads only when serving it
-
-            parts["api"] = run_api(settings, pools["api"], stop)
-            log.info("HTTP API and /metrics on %s:%d", settings.http_host, settings.http_port)
-        log.info("serving: %s", ", ".join(parts))
-        await run_parts(parts, stop)
-        log.info("stopped")
-
-    run_with_store(work, migrate=True, settings=settings)  # serve migrates at start
-
-
-async def run_parts(parts: dict[str, Coroutine[Any, Any, Any]], stop: asyncio.Event) -> None:
-    """Run every part until ``stop``; if one fails, stop the others gracefully (they finish
-    what they have in hand, as on SIGTERM) and raise its error."""
-    tasks = [asyncio.create_task(coro, name=name) for name, coro in parts.items()]
-    try:
-        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-        failed = [task for task in done if task.exception() is not None]
-        for task in failed:
-            log.error("%s failed; stopping the others", task.get_name())
-        if failed:
-            stop.set()
-        outcomes = dict(zip(tasks, await asyncio.gather(*tasks, return_exceptions=True),
-                            strict=True))
-        for task, outcome in outcomes.items():
-            if isinstance(outcome, BaseException) and task not in failed:
-                log.error("%s failed while stopping: %r", task.get_name(), outcome)
-                failed.append(task)
-        if failed:
-            raise outcomes[failed[0]]  # the first to fail; the others are in the log
-    finally:
-        for task in tasks:
-            task.cancel()
+    named = [name for name, on in zip(PARTS, (ingest, publisher, api), strict=True)
+             if on or everything]
+    run_with_store(functools.partial(run_service, parts=named), migrate=True,
+                   settings=settings)  # serve migrates at start
 
 
 @handles_errors()

@@ -107,3 +107,13 @@ async def revoke_api_key(pool: asyncpg.Pool, name: str) -> dict[str, Any]:
 async def list_api_keys(pool: asyncpg.Pool) -> list[dict[str, Any]]:
     async with pool.acquire() as conn:
         return [key_dict(r) for r in await conn.fetch(_LIST)]
+
+
+_LIVE = "SELECT name, role FROM api_keys WHERE token_hash = $1 AND revoked_at IS NULL"
+
+
+async def find_live_key(pool: asyncpg.Pool, hashed: str) -> tuple[str, str] | None:
+    """(name, role) of the unrevoked key whose token hashes to ``hashed``, if any: one
+    unique-index probe, made on every HTTP request and console page."""
+    row = await pool.fetchrow(_LIVE, hashed)
+    return (row["name"], row["role"]) if row is not None else None

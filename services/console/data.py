@@ -23,8 +23,8 @@ from services.commands.periods import list_periods, period_named
 from services.commands.settings import show_settings
 from services.config import Settings
 from services.journal import views
+from services.operations.status import status_report
 from services.reports import pending_report
-from services.status import status_report
 
 log = logging.getLogger("ledger.console")
 

@@ -16,7 +16,7 @@ import asyncpg
 
 import projections
 from projections.pending import entry_members
-from services.rebuild import drop_indexes, fold_log
+from services.operations.rebuild import drop_indexes, fold_log
 
 BALANCE = """
 SELECT j.number, j.total_debit, j.total_credit,
@@ -207,14 +207,14 @@ async def check_projections(
     conn: asyncpg.Connection, on_progress: Callable[[int, int], None] | None = None
 ) -> list[dict[str, str]]:
     schema = await conn.fetchval("SELECT current_schema()")
-    tables = [t for p in projections.ALL for t in p.TABLES]
+    tables = [t for p in projections.ALL for t in p.tables]
     for table in tables:
         await conn.execute(f"CREATE TEMP TABLE {table} (LIKE {schema}.{table} INCLUDING ALL) "
                            "ON COMMIT DROP")
     # As in a rebuild, the fold runs without the keys it never needs (nothing is restored:
     # the shadow tables are only compared, then dropped).
     await drop_indexes(conn, [f"pg_temp.{name}" for p in projections.ALL
-                              for name in p.REBUILD_WITHOUT])
+                              for name in p.rebuild_without])
     head = int(await conn.fetchval("SELECT coalesce(max(position), 0) FROM events"))
     await fold_log(conn, projections.ALL, head, on_progress=on_progress)
     found = []

@@ -51,7 +51,7 @@ async def journal_topic(settings: Settings, pool: asyncpg.Pool) -> list[dict[str
 
 async def tables(pool: asyncpg.Pool) -> dict[str, list[dict[str, Any]]]:
     """Every projection table's rows, in one order whatever the table's columns."""
-    names = [t for p in projections.ALL for t in p.TABLES]
+    names = [t for p in projections.ALL for t in p.tables]
     return {t: sorted(await rows(pool, f"SELECT * FROM {t}"),
                       key=lambda r: json.dumps(r, default=str, sort_keys=True))
             for t in names}

@@ -279,7 +279,7 @@ async def test_keys_keep_working_while_a_rebuild_refolds_them(
         transaction = rebuilding.transaction()
         await transaction.start()
         try:  # what a rebuild does first, its commit still minutes away
-            await api_keys.reset(rebuilding)
+            await api_keys.PROJECTION.reset(rebuilding)
             answer = await asyncio.wait_for(
                 client.get("/v1/accounting-periods", headers=headers), timeout=5)
             assert answer.status_code == 200, answer.text

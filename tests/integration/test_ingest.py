@@ -11,7 +11,6 @@ import asyncpg
 import pytest
 from aiokafka.structs import ConsumerRecord
 
-from services.cli.pipeline import run_parts
 from services.config import Settings
 from services.ingest import component
 from services.ingest.app import run_ingest
@@ -22,6 +21,7 @@ from services.kafka_io import message_key
 from services.operations.replay import ReplayStart, replay
 from services.publisher import run_publisher
 from services.samples import invoices, to_lines
+from services.serve import run_parts
 from tests.helpers import consume_all, produce, wait_until
 from tests.integration.conftest import IngestRunner
 from tests.integration.db import billing_event_count, log_ends, scalar, stored_offsets

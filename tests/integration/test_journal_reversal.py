@@ -29,9 +29,9 @@ from services.journal.entries import (
 from services.journal.reversal import reverse_entry
 from services.journal.run import create_journal_run
 from services.journal.views import get_entry, get_entry_view, get_run, list_entries
+from services.operations.rebuild import rebuild
 from services.operations.republish import republish
 from services.operations.verify import verify
-from services.rebuild import rebuild
 from services.store import log
 from tests.helpers import consume_all
 from tests.integration.audit import unstamped
@@ -70,7 +70,7 @@ async def outbox(pool: asyncpg.Pool) -> list[tuple[str, str, dict[str, Any]]]:
 
 
 async def projection_rows(pool: asyncpg.Pool) -> dict[str, list[dict[str, Any]]]:
-    tables = [t for p in projections.ALL for t in p.TABLES]
+    tables = [t for p in projections.ALL for t in p.tables]
     return {t: await rows(pool, f"SELECT * FROM {t} ORDER BY 1, 2") for t in tables}
 
 

@@ -28,17 +28,16 @@ from aiokafka.errors import KafkaConnectionError
 
 from events.journal_rules import JournalRunRequest
 from services.api.readiness import Check, check_broker
-from services.cli.demo import topics as manage_topics
 from services.config import Settings
 from services.embedded import embedded_kafka, free_port
 from services.ingest.app import run_ingest
 from services.journal.run import create_journal_run
-from services.kafka_io import publish_values
+from services.kafka_io import create_topics, publish_values
 from services.operations.replay import ReplayStart, replay
 from services.operations.republish import republish
+from services.operations.status import status_report
 from services.publisher import run_publisher
 from services.samples import seed001_expected, seed001_lines
-from services.status import status_report
 from tests.helpers import consume_all, process_env, wait_until
 from tests.integration.db import billing_event_count, scalar
 from tests.integration.ledger_setup import set_up
@@ -247,8 +246,8 @@ async def test_operations_reach_the_broker_over_a_tls_only_listener(
     republish: each one connects (and with SASL, logs in) on its own."""
     s = secured.settings
     await _set_up(pool)
-    await secured.authenticated(
-        manage_topics(s, [s.topic_billing, s.topic_dlq, s.topic_journal], partitions=2))
+    assert await secured.authenticated(
+        create_topics(s, [s.topic_billing, s.topic_dlq, s.topic_journal], 2)) == {}
     for value in [*seed001_lines(), MALFORMED]:  # one record per batch: exact end offsets
         assert await secured.authenticated(publish_values(s, s.topic_billing, [value])) == 1
 

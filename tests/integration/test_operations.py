@@ -17,10 +17,10 @@ from services.journal.entries import cancel_entry, set_transfer_status
 from services.journal.run import create_journal_run
 from services.kafka_io import topic_partitions
 from services.operations.dlq import list_rejected, replay_rejected
+from services.operations.rebuild import drop_indexes, rebuild
 from services.operations.replay import ReplayStart, replay
 from services.operations.republish import republish
 from services.operations.verify import verify
-from services.rebuild import drop_indexes, rebuild
 from services.samples import invoices, seed001_lines, to_lines
 from tests.helpers import consume_all, produce, wait_until
 from tests.integration.billing import status_changed
@@ -49,7 +49,7 @@ async def history(settings: Settings, pool: asyncpg.Pool, ingest: IngestRunner) 
 async def tables(pool: asyncpg.Pool) -> dict[str, list[dict[str, Any]]]:
     out = {}
     for projection in projections.ALL:
-        for table in projection.TABLES:
+        for table in projection.tables:
             out[table] = await rows(pool, f"SELECT * FROM {table} t ORDER BY t::text")
     return out
 

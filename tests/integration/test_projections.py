@@ -8,7 +8,7 @@ from typing import Any
 import asyncpg
 
 from services.config import Settings
-from services.rebuild import rebuild
+from services.operations.rebuild import rebuild
 from services.samples import invoices, seed001_lines, to_lines
 from tests.helpers import produce, wait_until
 from tests.integration.billing import status_changed

@@ -1,10 +1,11 @@
 """A rebuild while the ingest stores a stream: the ingest pauses at its next append for the
 rebuild's whole transaction, then stores everything, each event once, into the rebuilt tables.
 
-The rebuild here is ``services.rebuild.rebuild`` itself. To watch it mid-transaction without
-guessing its duration, the test holds a read lock on the first table it truncates: the
-rebuild then waits there, inside its transaction, holding the log writers' lock it took
-first, for as long as the test needs to look. Releasing the read lock lets it finish.
+The rebuild here is ``services.operations.rebuild.rebuild`` itself. To watch it
+mid-transaction without guessing its duration, the test holds a read lock on the first table
+it truncates: the rebuild then waits there, inside its transaction, holding the log writers'
+lock it took first, for as long as the test needs to look. Releasing the read lock lets it
+finish.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import asyncpg
 
 import projections
 from services.config import Settings
-from services.rebuild import rebuild
+from services.operations.rebuild import rebuild
 from services.samples import invoices, to_lines
 from services.store.locks import LOG_WRITERS
 from services.store.pool import create_pool
@@ -28,7 +29,7 @@ from tests.servers import with_query_params
 
 INGEST_APPLICATION = "ledger-test-ingest"
 #: The first table the rebuild truncates (the first projection's): where the test holds it.
-FIRST_TRUNCATED = projections.ALL[0].TABLES[0]
+FIRST_TRUNCATED = projections.ALL[0].tables[0]
 
 #: Backends waiting for, or holding, the log writers' advisory lock (a bigint key: the high
 #: half in classid, the low half in objid, objsubid 1).
@@ -41,7 +42,7 @@ WHERE l.locktype = 'advisory' AND l.classid = $1 AND l.objid = $2 AND l.objsubid
 
 async def tables(pool: asyncpg.Pool) -> dict[str, list[dict[str, Any]]]:
     return {table: await rows(pool, f"SELECT * FROM {table} t ORDER BY t::text")
-            for projection in projections.ALL for table in projection.TABLES}
+            for projection in projections.ALL for table in projection.tables}
 
 
 async def writers_lock(pool: asyncpg.Pool) -> list[dict[str, Any]]:

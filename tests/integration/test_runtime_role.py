@@ -34,9 +34,9 @@ from services.ingest.writer import write_batch
 from services.journal.entries import cancel_entry, set_transfer_status
 from services.journal.run import create_journal_run
 from services.kafka_io import producer as make_producer
+from services.operations.rebuild import rebuild
 from services.operations.verify import verify
 from services.publisher import relay_once
-from services.rebuild import rebuild
 from services.store.migrate import migrate, pending_migrations
 from services.store.pool import create_pool
 from tests.helpers import consume_all

@@ -17,7 +17,7 @@ from events.journal_rules import JournalRunRequest
 from services.commands.periods import change_period_status, create_period
 from services.journal.entries import set_transfer_status
 from services.journal.run import create_journal_run
-from services.rebuild import rebuild
+from services.operations.rebuild import rebuild
 from services.store import log
 from services.store.migrate import migrate, migration_files
 from tests.integration.billing import store_lines, txn

@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from services.cli.pipeline import run_parts
+from services.serve import run_parts
 
 WAIT_S = 5.0
 

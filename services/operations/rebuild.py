@@ -2,7 +2,7 @@
 
 The pages go through exactly the ``apply`` each projection uses inline, so a rebuilt table
 can only differ from the live one if the log does. Indexes a projection names in
-``REBUILD_WITHOUT`` are dropped for the fold and built again from the finished table (a
+``rebuild_without`` are dropped for the fold and built again from the finished table (a
 unique one re-checks its rule over every row then).
 
 Safety: the rebuild runs in one transaction holding the log writers' lock exclusively. The
@@ -14,11 +14,11 @@ commit too (they are truncated, which locks them); everything else reads on.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from types import ModuleType
 
 import asyncpg
 
 import projections
+from projections import Projection
 from services.store.log import LOG_WRITERS_LOCK
 
 #: Events per page: each projection statement covers a page, and one page is one step of
@@ -43,9 +43,9 @@ WHERE x.oid = to_regclass($1)
 """
 
 
-def select(names: Sequence[str] | None) -> list[ModuleType]:
-    chosen = [p for p in projections.ALL if not names or p.NAME in names]
-    unknown = set(names or ()) - {p.NAME for p in projections.ALL}
+def select(names: Sequence[str] | None) -> list[Projection]:
+    chosen = [p for p in projections.ALL if not names or p.name in names]
+    unknown = set(names or ()) - {p.name for p in projections.ALL}
     if unknown:
         raise ValueError(f"unknown projection(s): {', '.join(sorted(unknown))}")
     return chosen
@@ -90,7 +90,7 @@ async def rebuild(
         restore: list[str] = []
         for projection in chosen:
             await projection.reset(conn)
-            restore += await drop_indexes(conn, projection.REBUILD_WITHOUT)
+            restore += await drop_indexes(conn, projection.rebuild_without)
         await fold_log(conn, chosen, head, page=page, on_progress=on_progress)
         for ddl in restore:
             await conn.execute(ddl)
@@ -99,7 +99,7 @@ async def rebuild(
 
 async def fold_log(
     conn: asyncpg.Connection,
-    chosen: Sequence[ModuleType],
+    chosen: Sequence[Projection],
     head: int,
     *,
     page: int = PAGE,
