@@ -24,6 +24,7 @@ from tests.integration.journal_oracle import (
     PERIODS,
     Config,
     Ledger,
+    Readable,
     Txn,
 )
 
@@ -79,7 +80,7 @@ ANY_DAYS = weighted((4, DEFINED_DAYS), (1, st.sampled_from(OUTSIDE)),
 
 
 @dataclass(frozen=True, repr=False)
-class Arrive:
+class Arrive(Readable):
     txns: tuple[Txn, ...]
 
     def __repr__(self) -> str:
@@ -87,7 +88,7 @@ class Arrive:
 
 
 @dataclass(frozen=True, repr=False)
-class ChangeStatus:
+class ChangeStatus(Readable):
     txn: Txn
     status: str
 
@@ -96,7 +97,7 @@ class ChangeStatus:
 
 
 @dataclass(frozen=True, repr=False)
-class Journal:
+class Journal(Readable):
     request: JournalRunRequest
 
     def __repr__(self) -> str:
@@ -108,7 +109,7 @@ class Journal:
 
 
 @dataclass(frozen=True, repr=False)
-class CancelEntry:
+class CancelEntry(Readable):
     number: str
 
     def __repr__(self) -> str:
@@ -116,7 +117,7 @@ class CancelEntry:
 
 
 @dataclass(frozen=True, repr=False)
-class CancelRun:
+class CancelRun(Readable):
     number: str
 
     def __repr__(self) -> str:
@@ -124,7 +125,7 @@ class CancelRun:
 
 
 @dataclass(frozen=True, repr=False)
-class Transfer:
+class Transfer(Readable):
     number: str
     status: str
 
@@ -133,7 +134,7 @@ class Transfer:
 
 
 @dataclass(frozen=True, repr=False)
-class Reverse:
+class Reverse(Readable):
     number: str
     day: date
 
@@ -142,7 +143,7 @@ class Reverse:
 
 
 @dataclass(frozen=True, repr=False)
-class PeriodStatus:
+class PeriodStatus(Readable):
     org: str | None
     name: str
     to: str

@@ -46,6 +46,14 @@ LineKey = tuple[str, str]  # (account, side)
 GroupKey = tuple[str, str, str, tuple[tuple[str, str], ...]]  # type, currency, debit, segments
 
 
+class Readable:
+    """Printed as its ``repr`` in hypothesis's reports, which would list a dataclass's
+    fields one per line."""
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(repr(self))
+
+
 @dataclass(frozen=True)
 class Refusal:
     """The command is refused with this code, and writes nothing."""
@@ -57,7 +65,7 @@ class Refusal:
 
 
 @dataclass(frozen=True, repr=False)
-class Config:
+class Config(Readable):
     settlement: Settlement
     harmonization: bool
     multi_org: bool
@@ -87,7 +95,7 @@ class Config:
 
 
 @dataclass(frozen=True, repr=False)
-class Txn:
+class Txn(Readable):
     """A transaction as it arrived (its status may change later: ``Ledger.status``)."""
 
     id: str
