@@ -267,13 +267,14 @@ def reversal_days(ledger: Ledger, number: str) -> st.SearchStrategy[date]:
 def steps(ledger: Ledger) -> st.SearchStrategy[Step]:
     """The next step of a history, from what the history has made so far: once there are
     entries, about half the steps act on them, transferring and reversing most."""
+    entries = list(ledger.entries.values())
     options: list[tuple[int, st.SearchStrategy[Step]]] = [
-        (3, journal(ledger.config)), (1, arrivals(ledger)), (1, period_steps(ledger)),
+        (3 if entries else 5, journal(ledger.config)), (1, arrivals(ledger)),
+        (1, period_steps(ledger)),
         (1, st.sampled_from(list(ledger.txns.values())).flatmap(
             lambda t: st.builds(ChangeStatus, st.just(t), st.sampled_from(
                 [eligible_status(t.type), "draft", "canceled"])))),
     ]
-    entries = list(ledger.entries.values())
     if entries:
         every = [e.number for e in entries]
         created = [e.number for e in entries if e.status == "created"]
@@ -287,9 +288,9 @@ def steps(ledger: Ledger) -> st.SearchStrategy[Step]:
             (1, st.builds(CancelRun, st.sampled_from(sorted(ledger.runs)))),
             (1, st.builds(Transfer, preferring(created, every),
                           st.sampled_from(["yes", "processing", "no"]))),
-            (2 if transferable else 0,
+            (3 if transferable else 0,
              st.builds(Transfer, preferring(transferable, every), st.just("yes"))),
-            (4 if reversible else 1, preferring(reversible, every).flatmap(
+            (5 if reversible else 1, preferring(reversible, every).flatmap(
                 lambda n: st.builds(Reverse, st.just(n), reversal_days(ledger, n)))),
         ]
     return weighted(*options)
