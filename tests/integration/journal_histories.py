@@ -159,8 +159,13 @@ Step = Arrive | ChangeStatus | Journal | CancelEntry | CancelRun | Transfer | Re
 
 
 @st.composite
-def transaction(draw: st.DrawFn, id_: str) -> Txn:
+def transaction(draw: st.DrawFn, taken: set[tuple[str, str]], fresh: str) -> Txn:
+    """A transaction with a new id, or now and then the id of one of another type (an id is
+    unique within its type only, docs/domain.md §1); ``taken`` holds the (type, id) pairs."""
     type_id = draw(st.sampled_from(TYPES))
+    reusable = sorted({i for _, i in taken} - {i for t, i in taken if t == type_id})
+    id_ = draw(weighted((5, st.just(fresh)), (1, st.sampled_from(reusable))) if reusable
+               else st.just(fresh))
     revenue = type_id == "revenue_event_item"
     rule = draw(st.sampled_from([None, UPON_INVOICING, "Ratable"])) if revenue else None
     # only a revenue event item recognized upon invoicing may leave an account blank
@@ -192,8 +197,12 @@ def transaction(draw: st.DrawFn, id_: str) -> Txn:
 @st.composite
 def arrivals(draw: st.DrawFn, ledger: Ledger, least: int = 1, most: int = 6) -> Arrive:
     count = draw(st.integers(least, most))
-    first = len(ledger.txns) + 1
-    return Arrive(tuple(draw(transaction(f"T{first + n:03d}")) for n in range(count)))
+    taken = set(ledger.txns)
+    made: list[Txn] = []
+    for _ in range(count):
+        made.append(draw(transaction(taken, f"T{len(taken) + 1:03d}")))
+        taken.add(made[-1].key)
+    return Arrive(tuple(made))
 
 
 #: Types a whole-period run names (categories expand to what the settings enable; one that

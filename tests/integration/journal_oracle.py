@@ -43,6 +43,7 @@ UNLABELED = ""
 TRANSFER_LOCKS = ("yes", "processing")
 
 LineKey = tuple[str, str]  # (account, side)
+Key = tuple[str, str]  # (type, id): an id is unique within its type only
 GroupKey = tuple[str, str, str, tuple[tuple[str, str], ...]]  # type, currency, debit, segments
 
 
@@ -114,6 +115,10 @@ class Txn(Readable):
     carrier: str  # the billing event type that carried it
 
     @property
+    def key(self) -> Key:
+        return (self.type, self.id)
+
+    @property
     def revenue(self) -> bool:
         return self.type == "revenue_event_item"
 
@@ -163,7 +168,7 @@ class Entry:
     currency: str
     segments: tuple[tuple[str, str], ...]
     lines: dict[LineKey, Decimal]
-    members: frozenset[str]
+    members: frozenset[Key]
     status: str = "created"
     transfer: str = "no"
     reverses: str | None = None
@@ -267,9 +272,9 @@ def lines_of(members: list[Txn]) -> dict[LineKey, Decimal]:
 @dataclass
 class Ledger:
     config: Config
-    txns: dict[str, Txn] = field(default_factory=dict)
-    status: dict[str, str] = field(default_factory=dict)
-    holder: dict[str, str] = field(default_factory=dict)  # transaction id -> active entry
+    txns: dict[Key, Txn] = field(default_factory=dict)
+    status: dict[Key, str] = field(default_factory=dict)
+    holder: dict[Key, str] = field(default_factory=dict)  # transaction -> active entry
     entries: dict[str, Entry] = field(default_factory=dict)
     runs: dict[str, Run] = field(default_factory=dict)
     periods: dict[str, list[Period]] = field(default_factory=dict)
@@ -284,8 +289,8 @@ class Ledger:
 
     def arrive(self, txns: list[Txn]) -> None:
         for t in txns:
-            self.txns[t.id] = t
-            self.status[t.id] = t.status
+            self.txns[t.key] = t
+            self.status[t.key] = t.status
 
     def scope_of(self, t: Txn) -> str:
         """Its org's scope under Multi-Org unless its type is legacy; else unlabeled."""
@@ -301,7 +306,7 @@ class Ledger:
             return "held", "unlabeled_under_multi_org"
         if t.type not in enabled_types(self.config.settlement, self.config.harmonization):
             return "held", "type_not_enabled"
-        if not status_eligible(t.type, self.status[t.id]):
+        if not status_eligible(t.type, self.status[t.key]):
             return "held", "status_not_eligible"
         return "pending", None
 
@@ -395,22 +400,22 @@ class Ledger:
         inside its window (a revenue event item: naming its period)."""
         dated = t.period == plan.period if t.revenue else plan.start <= t.day <= plan.end
         return (dated and t.type in plan.types and self.scope_of(t) == plan.scope
-                and self.eligible(t) and t.id not in self.holder)
+                and self.eligible(t) and t.key not in self.holder)
 
-    def expected_groups(self, plan: Plan) -> dict[GroupKey, frozenset[str]]:
-        groups: dict[GroupKey, set[str]] = {}
+    def expected_groups(self, plan: Plan) -> dict[GroupKey, frozenset[Key]]:
+        groups: dict[GroupKey, set[Key]] = {}
         for t in self.txns.values():
             if self.takes(plan, t):
-                groups.setdefault(t.group, set()).add(t.id)
+                groups.setdefault(t.group, set()).add(t.key)
         return {key: frozenset(ids) for key, ids in groups.items()}
 
-    def record_run(self, plan: Plan, made: dict[str, frozenset[str]]) -> Run:
+    def record_run(self, plan: Plan, made: dict[str, frozenset[Key]]) -> Run:
         """The run and its entries (number -> members, as the ledger numbered them)."""
         run = Run(run_number(len(self.runs) + 1), plan.scope, plan.period, plan.start,
                   plan.end, plan.day, plan.types, sorted(made), sum(map(len, made.values())))
         self.runs[run.number] = run
         for number, ids in sorted(made.items()):
-            members = [self.txns[i] for i in sorted(ids)]
+            members = [self.txns[key] for key in sorted(ids)]
             first = members[0]
             self.entries[number] = Entry(number, run.number, plan.scope, plan.period, plan.day,
                                          first.type, first.currency, first.segments,
@@ -424,8 +429,8 @@ class Ledger:
     # --- after a run --------------------------------------------------------------------
 
     def _release(self, entry: Entry) -> None:
-        for i in entry.members:
-            del self.holder[i]
+        for key in entry.members:
+            del self.holder[key]
 
     def cancel_entry(self, number: str) -> int | Refusal:
         """The number of transactions released, or the refusal."""
@@ -539,7 +544,7 @@ class Ledger:
             for s in ("pending", "held", "excluded")}
         for t in self.txns.values():
             in_period = t.period == name if t.revenue else dated(t.day)
-            if t.id in self.holder or self.scope_of(t) != scope or not in_period:
+            if t.key in self.holder or self.scope_of(t) != scope or not in_period:
                 continue
             state, reason = self.state(t)
             s = states[state]

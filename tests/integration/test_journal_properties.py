@@ -96,6 +96,7 @@ from tests.integration.journal_oracle import (
     PERIODS,
     RUN_FACTS,
     Config,
+    Key,
     Ledger,
     Refusal,
     entry_facts,
@@ -143,6 +144,10 @@ def same_outcome(got: object, expected: object) -> None:
         raise AssertionError(f"expected {expected}, refused {got.code}: {got}")
 
 
+def key_of(row: dict[str, str]) -> Key:
+    return (row["transaction_type"], row["transaction_id"])
+
+
 async def members_of(pool: asyncpg.Pool, number: str) -> list[dict[str, str]]:
     """The transactions a created entry holds, from its transaction detail CSV."""
     chunks: list[bytes] = []
@@ -164,7 +169,7 @@ async def perform(pool: asyncpg.Pool, ledger: Ledger, step: Step) -> str:
             return f"{len(txns)} stored"
         case ChangeStatus(t, status):
             await store(pool, status_changed([(t.type, t.id, status)], org=t.org))
-            ledger.status[t.id] = status
+            ledger.status[t.key] = status
             return "stored"
         case Journal(request):
             return await perform_run(pool, ledger, request)
@@ -221,12 +226,12 @@ async def perform_run(pool: asyncpg.Pool, ledger: Ledger, request: JournalRunReq
     expected = ledger.expected_groups(plan)
     should = frozenset().union(*expected.values())
     first = ledger.next_entry()
-    made: dict[str, frozenset[str]] = {}
+    made: dict[str, frozenset[Key]] = {}
     for number in got["journal_entry_numbers"]:
         rows = await members_of(pool, number)
-        made[number] = frozenset(r["transaction_id"] for r in rows)
+        made[number] = frozenset(key_of(row) for row in rows)
         for row in rows:  # the detail is the transaction as it arrived
-            t = ledger.txns[row["transaction_id"]]
+            t = ledger.txns[key_of(row)]
             assert (row["transaction_type"], Decimal(row["amount"]), row["currency"],
                     row["debit_account"], row["credit_account"]) == (
                 t.type, t.amount, t.currency, t.debit, t.credit)
@@ -307,21 +312,21 @@ def check_mirrors(reversal: dict[str, Any], original: dict[str, Any]) -> None:
 
 async def check_final(pool: asyncpg.Pool, ledger: Ledger) -> None:
     """Property 3 after the final runs, from every active entry's transaction detail."""
-    held: Counter[str] = Counter()
-    holder: dict[str, str] = {}
+    held: Counter[Key] = Counter()
+    holder: dict[Key, str] = {}
     for entry in await list_entries(pool):
         if entry["status"] == "created":
             for row in await members_of(pool, entry["number"]):
-                held[row["transaction_id"]] += 1
-                holder[row["transaction_id"]] = entry["number"]
+                held[key_of(row)] += 1
+                holder[key_of(row)] = entry["number"]
     assert [i for i, n in held.items() if n > 1] == [], "in more than one active entry"
     assert holder == ledger.holder
     for t in ledger.txns.values():
         home = ledger.home(t)
         if home in PERIOD_NAMES and ledger.eligible(t):
-            assert held[t.id] == 1, f"{t} is eligible in {home} but journaled {held[t.id]}x"
+            assert held[t.key] == 1, f"{t} is eligible in {home} but journaled {held[t.key]}x"
         if home not in PERIOD_NAMES:
-            assert held[t.id] == 0, f"{t} is in no defined period but journaled"
+            assert held[t.key] == 0, f"{t} is in no defined period but journaled"
 
 
 # --- the test ----------------------------------------------------------------------------
