@@ -18,15 +18,15 @@ from events.journal_rules import JournalRunRequest
 from events.periods import CLOSED, OPEN, OPEN_ENDED_NAME, PENDING_CLOSE
 from events.transaction_types import Settlement
 from tests.integration.billing import EVENT_TYPE_OF, eligible_status
-from tests.integration.journal_oracle import (
+from tests.integration.journal_model import (
     OPEN_ENDED_START,
     PERIOD_NAMES,
     PERIODS,
     Config,
-    Ledger,
     Readable,
     Txn,
 )
+from tests.integration.journal_oracle import Ledger
 
 T = TypeVar("T")
 

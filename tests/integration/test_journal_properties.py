@@ -91,19 +91,19 @@ from tests.integration.journal_histories import (
     arrivals,
     steps,
 )
-from tests.integration.journal_oracle import (
+from tests.integration.journal_model import (
     PERIOD_NAMES,
     PERIODS,
     RUN_FACTS,
     Config,
     Key,
-    Ledger,
     Refusal,
     entry_facts,
     entry_number,
     run_number,
     summary_facts,
 )
+from tests.integration.journal_oracle import Ledger
 from tests.integration.ledger_setup import set_up
 from tests.servers import create_schema, drop_schema, with_query_params
 
