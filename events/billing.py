@@ -35,6 +35,7 @@ from events._fields import (
     Timestamp,
     TransactionTypeId,
 )
+from events.exclusions import RECOGNIZE_UPON_INVOICING, recognition_rule_key
 from events.transaction_types import TRANSACTION_TYPES
 
 __all__ = [
@@ -136,8 +137,10 @@ class Document(BaseModel):
 class TransactionLine(BaseModel):
     """One transaction (docs/domain.md §1), after inheriting from its document.
 
-    Both account keys are required. Only a revenue event item may leave them blank: its
-    exclusion rule exists for exactly that case, so the line must still be stored.
+    Both account keys are required. Only a revenue event item recognized upon invoicing may
+    leave them blank: its exclusion rule exists for exactly that case, so the line must
+    still be stored. Under any other rule the item is journaled, and an entry line needs an
+    account (docs/contract.md §2), so a blank one is refused here rather than published.
     """
 
     model_config = _FROZEN_STRICT
@@ -166,17 +169,20 @@ class TransactionLine(BaseModel):
         if self.type == "revenue_event_item":
             if not self.accounting_period or self.accounting_period.isspace():
                 raise _rule("is required for a revenue_event_item", "accounting_period")
-        else:
-            for name, account in (
-                ("debit_account", self.debit_account),
-                ("credit_account", self.credit_account),
+            if self.recognition_rule is not None and (
+                recognition_rule_key(self.recognition_rule) == RECOGNIZE_UPON_INVOICING
             ):
-                if not account or account.isspace():
-                    raise _rule(
-                        f"must not be blank for {self.type} "
-                        "(only a revenue_event_item may have a blank account)",
-                        name,
-                    )
+                return self  # excluded when an account is blank: never journaled
+            why = ("(only a revenue_event_item recognized upon invoicing may have a blank "
+                   "account: it is never journaled)")
+        else:
+            why = "(only a revenue_event_item may have a blank account)"
+        for name, account in (
+            ("debit_account", self.debit_account),
+            ("credit_account", self.credit_account),
+        ):
+            if not account or account.isspace():
+                raise _rule(f"must not be blank for {self.type} {why}", name)
         return self
 
 

@@ -190,6 +190,24 @@ def test_revenue_event_item_may_have_blank_accounts() -> None:
     assert list(line.segments) == ["product", "region"]
 
 
+@pytest.mark.parametrize("rule", [None, "Ratable", "Recognize daily over time"])
+@pytest.mark.parametrize("account", ["debit_account", "credit_account"])
+def test_a_revenue_event_item_journaled_under_another_rule_needs_both_accounts(
+    rule: str | None, account: str
+) -> None:
+    # Only "recognize upon invoicing" excludes an item with a blank account. Under any other
+    # rule the item is journaled, and its blank account made an entry line the outbound
+    # model refuses: reversing that entry, or reading it over HTTP, failed with a
+    # ValidationError (found by tests/integration/test_journal_properties.py).
+    line = {"id": "R1", "type": "revenue_event_item", "date": "2024-04-30",
+            "status": "posted", "amount": "5", "debit_account": "Deferred Revenue",
+            "credit_account": "Revenue", "accounting_period": "Apr-2024",
+            "recognition_rule": rule, account: " "}
+    error = assert_rejected(document_event("revenue.recognized", line), INVALID_PAYLOAD,
+                            f"data.transactions[0].{account}")
+    assert "only a revenue_event_item recognized upon invoicing" in error.detail
+
+
 def test_revenue_event_item_needs_its_accounting_period() -> None:
     raw = document_event(
         "revenue.recognized",
