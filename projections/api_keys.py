@@ -8,12 +8,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from collections.abc import Set as AbstractSet
-
 import asyncpg
 
-from projections.segments import apply_in_order, statement
+from events.catalogue import API_KEY_CREATED, API_KEY_REVOKED
+from projections.segments import applying, statement
 
 NAME = "api_keys"
 TABLES = ("api_keys",)
@@ -35,19 +33,11 @@ WHERE e.position = ANY($1) AND k.name = d ->> 'name'
 """
 
 HANDLERS = {
-    "api_key.created": statement(_CREATED),
-    "api_key.revoked": statement(_REVOKED),
+    API_KEY_CREATED: statement(_CREATED),
+    API_KEY_REVOKED: statement(_REVOKED),
 }
 
-
-async def apply(
-    conn: asyncpg.Connection,
-    first: int,
-    last: int,
-    positions: Sequence[int] | None = None,
-    types: AbstractSet[str] | None = None,
-) -> None:
-    await apply_in_order(conn, first, last, positions, HANDLERS, types)
+apply = applying(HANDLERS)
 
 
 async def reset(conn: asyncpg.Connection) -> None:

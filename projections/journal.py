@@ -20,12 +20,17 @@ event recorded before the data carried them gives its recorded_at and its metada
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from collections.abc import Set as AbstractSet
-
 import asyncpg
 
-from projections.segments import apply_in_order, statement
+from events.catalogue import (
+    JOURNAL_ENTRY_CANCELLED,
+    JOURNAL_ENTRY_CREATED,
+    JOURNAL_ENTRY_REVERSED,
+    JOURNAL_ENTRY_TRANSFER_STATUS_CHANGED,
+    JOURNAL_RUN_CANCELLED,
+    JOURNAL_RUN_COMPLETED,
+)
+from projections.segments import applying, statement
 
 NAME = "journal"
 TABLES = ("journal_runs", "journal_entries", "journal_entry_lines")
@@ -134,23 +139,15 @@ async def _entries(conn: asyncpg.Connection, positions: list[int]) -> None:
 
 
 HANDLERS = {
-    "journal_run.completed": statement(_RUN),
-    "journal_entry.created": _entries,
-    "journal_entry.cancelled": statement(_ENTRY_CANCELLED),
-    "journal_entry.reversed": statement(_ENTRY_REVERSED),
-    "journal_run.cancelled": statement(_RUN_CANCELLED),
-    "journal_entry.transfer_status_changed": statement(_TRANSFER),
+    JOURNAL_RUN_COMPLETED: statement(_RUN),
+    JOURNAL_ENTRY_CREATED: _entries,
+    JOURNAL_ENTRY_CANCELLED: statement(_ENTRY_CANCELLED),
+    JOURNAL_ENTRY_REVERSED: statement(_ENTRY_REVERSED),
+    JOURNAL_RUN_CANCELLED: statement(_RUN_CANCELLED),
+    JOURNAL_ENTRY_TRANSFER_STATUS_CHANGED: statement(_TRANSFER),
 }
 
-
-async def apply(
-    conn: asyncpg.Connection,
-    first: int,
-    last: int,
-    positions: Sequence[int] | None = None,
-    types: AbstractSet[str] | None = None,
-) -> None:
-    await apply_in_order(conn, first, last, positions, HANDLERS, types)
+apply = applying(HANDLERS)
 
 
 async def reset(conn: asyncpg.Connection) -> None:

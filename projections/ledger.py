@@ -12,12 +12,10 @@ Each period keeps when its first and latest events were recorded and their actor
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from collections.abc import Set as AbstractSet
-
 import asyncpg
 
-from projections.segments import apply_in_order, statement
+from events.catalogue import ORG_CREATED, PERIOD_CREATED, PERIOD_STATUS_CHANGED, SETTINGS_CHANGED
+from projections.segments import applying, statement
 
 NAME = "ledger"
 TABLES = ("ledger_settings", "orgs", "accounting_periods")
@@ -71,21 +69,13 @@ WHERE p.scope = latest.scope AND p.name = latest.name
 
 
 HANDLERS = {
-    "settings.changed": statement(_SETTINGS),
-    "org.created": statement(_ORG),
-    "period.created": statement(_PERIOD),
-    "period.status_changed": statement(_PERIOD_STATUS),
+    SETTINGS_CHANGED: statement(_SETTINGS),
+    ORG_CREATED: statement(_ORG),
+    PERIOD_CREATED: statement(_PERIOD),
+    PERIOD_STATUS_CHANGED: statement(_PERIOD_STATUS),
 }
 
-
-async def apply(
-    conn: asyncpg.Connection,
-    first: int,
-    last: int,
-    positions: Sequence[int] | None = None,
-    types: AbstractSet[str] | None = None,
-) -> None:
-    await apply_in_order(conn, first, last, positions, HANDLERS, types)
+apply = applying(HANDLERS)
 
 
 async def reset(conn: asyncpg.Connection) -> None:

@@ -13,12 +13,12 @@ from collections.abc import Set as AbstractSet
 
 import asyncpg
 
+from events.catalogue import MESSAGE_REJECTED, REJECTED_MESSAGE_RESOLVED, REJECTED_MESSAGE_RETRIED
 from projections.segments import apply_in_order, carries, statement
 
 NAME = "rejected_messages"
 TABLES = ("rejected_messages",)
 REBUILD_WITHOUT: tuple[str, ...] = ()
-MESSAGE_REJECTED = "message.rejected"
 
 INSERT_REJECTED = f"""
 INSERT INTO rejected_messages (
@@ -52,8 +52,8 @@ WHERE e.position = ANY($1) AND r.event_id = (d ->> 'rejection_event_id')::uuid
 
 
 REPAIR_HANDLERS = {
-    "rejected_message.resolved": statement(RESOLVED),
-    "rejected_message.retried": statement(RETRIED),
+    REJECTED_MESSAGE_RESOLVED: statement(RESOLVED),
+    REJECTED_MESSAGE_RETRIED: statement(RETRIED),
 }
 
 

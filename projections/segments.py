@@ -13,6 +13,11 @@ from collections.abc import Set as AbstractSet
 import asyncpg
 
 Handler = Callable[[asyncpg.Connection, list[int]], Awaitable[None]]
+#: A projection's ``apply(conn, first, last, positions=None, types=None)``.
+Apply = Callable[
+    [asyncpg.Connection, int, int, Sequence[int] | None, AbstractSet[str] | None],
+    Awaitable[None],
+]
 
 _SELECT = """
 SELECT position, event_type FROM events
@@ -65,3 +70,19 @@ async def apply_in_order(
     if segment:
         assert current is not None
         await handlers[current](conn, segment)
+
+
+def applying(handlers: Mapping[str, Handler]) -> Apply:
+    """The ``apply`` of a projection made only of command-event handlers, keyed by the
+    event types of ``events.catalogue``."""
+
+    async def apply(
+        conn: asyncpg.Connection,
+        first: int,
+        last: int,
+        positions: Sequence[int] | None = None,
+        types: AbstractSet[str] | None = None,
+    ) -> None:
+        await apply_in_order(conn, first, last, positions, handlers, types)
+
+    return apply

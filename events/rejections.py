@@ -1,0 +1,107 @@
+"""The ledger's record of refused inbound messages, and of their repair by a DLQ replay.
+
+A refusal is an event (``message.rejected``), so the DLQ listing survives a rebuild; a
+replay that stores the message records ``rejected_message.resolved``, one that refuses it
+again ``rejected_message.retried`` with the new reason. The codes are ``events.errors``'s,
+all of them: a refusal with a code not listed there cannot be recorded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from types import MappingProxyType
+from typing import Annotated
+from uuid import UUID
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    PlainSerializer,
+    WithJsonSchema,
+)
+from pydantic_core import PydanticCustomError
+
+from events.errors import REJECTION_CODES
+
+__all__ = [
+    "MESSAGE_REJECTED",
+    "REJECTED_MESSAGE_RESOLVED",
+    "REJECTED_MESSAGE_RETRIED",
+    "REJECTION_EVENT_TYPES",
+    "MessageRejected",
+    "RejectedMessageResolved",
+    "RejectedMessageRetried",
+]
+
+MESSAGE_REJECTED = "message.rejected"
+REJECTED_MESSAGE_RESOLVED = "rejected_message.resolved"
+REJECTED_MESSAGE_RETRIED = "rejected_message.retried"
+
+
+def _known_code(code: str) -> str:
+    if code not in REJECTION_CODES:
+        raise PydanticCustomError("rejection_code", "is not one of events.errors' codes")
+    return code
+
+
+RejectionCode = Annotated[str, AfterValidator(_known_code)]
+
+#: When a message was refused: ISO 8601 with its offset (``+00:00``), as refusals have
+#: always been written.
+RejectedAt = Annotated[
+    AwareDatetime,
+    PlainSerializer(datetime.isoformat, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+
+_RECORD = ConfigDict(frozen=True, extra="forbid")
+
+
+class MessageRejected(BaseModel):
+    """``message.rejected``: the message as received (key, value and header values base64,
+    a NUL in a header name as U+FFFD) and why it was refused."""
+
+    model_config = _RECORD
+
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+    value: str
+    headers: list[tuple[str, str | None]]
+    error_code: RejectionCode
+    error_detail: str
+    error_field: str | None
+    rejected_at: RejectedAt
+
+
+class RejectedMessageResolved(BaseModel):
+    """``rejected_message.resolved``: a DLQ replay stored the message (or found it stored)."""
+
+    model_config = _RECORD
+
+    rejection_event_id: UUID
+    source: str
+
+
+class RejectedMessageRetried(BaseModel):
+    """``rejected_message.retried``: a DLQ replay refused the message again, for this reason."""
+
+    model_config = _RECORD
+
+    rejection_event_id: UUID
+    source: str
+    error_code: RejectionCode
+    error_detail: str
+    error_field: str | None
+
+
+REJECTION_EVENT_TYPES: Mapping[str, type[BaseModel]] = MappingProxyType({
+    MESSAGE_REJECTED: MessageRejected,
+    REJECTED_MESSAGE_RESOLVED: RejectedMessageResolved,
+    REJECTED_MESSAGE_RETRIED: RejectedMessageRetried,
+})
+"""Event type -> model of its ``data``."""
