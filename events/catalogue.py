@@ -6,9 +6,9 @@ where it comes from.
 - ``ledger``: the ledger's own command events (``events.ledger_events``) and its record of
   refused messages (``events.rejections``).
 
-Code that writes, folds or relays events names them by the constants re-exported here (never
-by a string of its own), and a command's event is made from its data model, whose type the
-registry knows: ``event_type_of``. A stored event's ``data`` validates as its model
+Code that writes, folds or relays events names them by the constants of ``events.names``
+(never by a string of its own), and a command's event is made from its data model, whose
+type the registry knows: ``event_type_of``. A stored event's ``data`` validates as its model
 (``data_model``), which is what the outbox checks before an outbound event is published.
 """
 
@@ -24,51 +24,14 @@ from pydantic import BaseModel
 
 from events._envelope import envelope
 from events.billing import EVENT_LINE_TYPES, STATUS_CHANGED, BillingData, StatusChangedData
-from events.journal import (
-    JOURNAL_ENTRY_CANCELLED,
-    JOURNAL_ENTRY_CREATED,
-    JOURNAL_ENTRY_REVERSED,
-    JOURNAL_ENTRY_TRANSFER_STATUS_CHANGED,
-    JOURNAL_RUN_CANCELLED,
-    JOURNAL_RUN_COMPLETED,
-    OUTBOUND_EVENT_TYPES,
-)
-from events.ledger_events import (
-    API_KEY_CREATED,
-    API_KEY_REVOKED,
-    LEDGER_EVENT_TYPES,
-    ORG_CREATED,
-    PERIOD_CREATED,
-    PERIOD_STATUS_CHANGED,
-    SETTINGS_CHANGED,
-)
-from events.rejections import (
-    MESSAGE_REJECTED,
-    REJECTED_MESSAGE_RESOLVED,
-    REJECTED_MESSAGE_RETRIED,
-    REJECTION_EVENT_TYPES,
-)
+from events.journal import OUTBOUND_EVENT_TYPES
+from events.ledger_events import LEDGER_EVENT_TYPES
+from events.rejections import REJECTION_EVENT_TYPES
 
 __all__ = [
-    "API_KEY_CREATED",
-    "API_KEY_REVOKED",
     "EVENT_TYPES",
     "INBOUND_TYPES",
-    "JOURNAL_ENTRY_CANCELLED",
-    "JOURNAL_ENTRY_CREATED",
-    "JOURNAL_ENTRY_REVERSED",
-    "JOURNAL_ENTRY_TRANSFER_STATUS_CHANGED",
-    "JOURNAL_RUN_CANCELLED",
-    "JOURNAL_RUN_COMPLETED",
-    "MESSAGE_REJECTED",
-    "ORG_CREATED",
     "OUTBOUND_TYPES",
-    "PERIOD_CREATED",
-    "PERIOD_STATUS_CHANGED",
-    "REJECTED_MESSAGE_RESOLVED",
-    "REJECTED_MESSAGE_RETRIED",
-    "SETTINGS_CHANGED",
-    "STATUS_CHANGED",
     "EventKind",
     "Origin",
     "UnknownEventType",

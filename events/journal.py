@@ -31,16 +31,18 @@ from pydantic import (
 
 from events._document import JsonDocument
 from events._envelope import envelope
-from events._fields import Amount, CurrencyCode, NonBlankStr, TransactionTypeId
+from events._fields import Amount, CurrencyCode, TransactionTypeId
 from events.amounts import at_minor_units
+from events.names import (
+    JOURNAL_ENTRY_CANCELLED,
+    JOURNAL_ENTRY_CREATED,
+    JOURNAL_ENTRY_REVERSED,
+    JOURNAL_ENTRY_TRANSFER_STATUS_CHANGED,
+    JOURNAL_RUN_CANCELLED,
+    JOURNAL_RUN_COMPLETED,
+)
 
 __all__ = [
-    "JOURNAL_ENTRY_CANCELLED",
-    "JOURNAL_ENTRY_CREATED",
-    "JOURNAL_ENTRY_REVERSED",
-    "JOURNAL_ENTRY_TRANSFER_STATUS_CHANGED",
-    "JOURNAL_RUN_CANCELLED",
-    "JOURNAL_RUN_COMPLETED",
     "OUTBOUND_EVENT_TYPES",
     "RUN_STATUSES",
     "TRANSFER_STATUSES",
@@ -58,13 +60,6 @@ __all__ = [
     "outbound_envelope",
     "utc_timestamp",
 ]
-
-JOURNAL_RUN_COMPLETED = "journal_run.completed"
-JOURNAL_ENTRY_CREATED = "journal_entry.created"
-JOURNAL_ENTRY_CANCELLED = "journal_entry.cancelled"
-JOURNAL_ENTRY_REVERSED = "journal_entry.reversed"
-JOURNAL_RUN_CANCELLED = "journal_run.cancelled"
-JOURNAL_ENTRY_TRANSFER_STATUS_CHANGED = "journal_entry.transfer_status_changed"
 
 RunStatus = Literal["pending", "processing", "completed", "error", "cancelled"]
 EntryStatus = Literal["created", "cancelled", "reversed"]
@@ -138,7 +133,8 @@ class JournalEntryLine(BaseModel):
 
     model_config = _OUTBOUND
 
-    account: NonBlankStr
+    account: str = Field(description="Blank only where a revenue event item left its "
+                                     "account blank (the contract allows it).")
     side: Literal["debit", "credit"]
     amount: Annotated[Amount, Field(ge=0)]
 

@@ -11,29 +11,25 @@ what the log has always held (the same keys and values), so old logs fold the sa
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, date, datetime
+from datetime import date
 from types import MappingProxyType
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import (
-    AwareDatetime,
-    BaseModel,
-    ConfigDict,
-    Field,
-    PlainSerializer,
-    WithJsonSchema,
+from pydantic import BaseModel, ConfigDict, Field
+
+from events._fields import IsoZ
+from events.names import (
+    API_KEY_CREATED,
+    API_KEY_REVOKED,
+    ORG_CREATED,
+    PERIOD_CREATED,
+    PERIOD_STATUS_CHANGED,
+    SETTINGS_CHANGED,
 )
-
 from events.transaction_types import Settlement
 
 __all__ = [
-    "API_KEY_CREATED",
-    "API_KEY_REVOKED",
     "LEDGER_EVENT_TYPES",
-    "ORG_CREATED",
-    "PERIOD_CREATED",
-    "PERIOD_STATUS_CHANGED",
-    "SETTINGS_CHANGED",
     "ApiKeyCreated",
     "ApiKeyRevoked",
     "OrgCreated",
@@ -42,30 +38,9 @@ __all__ = [
     "SettingsChanged",
 ]
 
-SETTINGS_CHANGED = "settings.changed"
-ORG_CREATED = "org.created"
-PERIOD_CREATED = "period.created"
-PERIOD_STATUS_CHANGED = "period.status_changed"
-API_KEY_CREATED = "api_key.created"
-API_KEY_REVOKED = "api_key.revoked"
-
-
 def _absent(value: object) -> bool:
     return value is None
 
-
-def iso_z(at: datetime) -> str:
-    """ISO 8601 in UTC with ``Z`` (microseconds only when there are any): how the API keys'
-    events have always written their times."""
-    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-#: A time recorded in an API key's event.
-KeyTime = Annotated[
-    AwareDatetime,
-    PlainSerializer(iso_z, return_type=str, when_used="json"),
-    WithJsonSchema({"type": "string", "format": "date-time"}),
-]
 
 _LEDGER = ConfigDict(frozen=True, extra="forbid")
 
@@ -133,7 +108,7 @@ class ApiKeyCreated(BaseModel):
     name: str = Field(min_length=1)
     role: Role
     token_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
-    created_at: KeyTime
+    created_at: IsoZ
 
 
 class ApiKeyRevoked(BaseModel):
@@ -142,7 +117,7 @@ class ApiKeyRevoked(BaseModel):
     model_config = _LEDGER
 
     name: str = Field(min_length=1)
-    revoked_at: KeyTime
+    revoked_at: IsoZ
 
 
 LEDGER_EVENT_TYPES: Mapping[str, type[BaseModel]] = MappingProxyType({

@@ -9,37 +9,23 @@ all of them: a refusal with a code not listed there cannot be recorded.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
 from types import MappingProxyType
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import (
-    AfterValidator,
-    AwareDatetime,
-    BaseModel,
-    ConfigDict,
-    PlainSerializer,
-    WithJsonSchema,
-)
+from pydantic import AfterValidator, BaseModel, ConfigDict
 from pydantic_core import PydanticCustomError
 
+from events._fields import IsoOffset
 from events.errors import REJECTION_CODES
+from events.names import MESSAGE_REJECTED, REJECTED_MESSAGE_RESOLVED, REJECTED_MESSAGE_RETRIED
 
 __all__ = [
-    "MESSAGE_REJECTED",
-    "REJECTED_MESSAGE_RESOLVED",
-    "REJECTED_MESSAGE_RETRIED",
     "REJECTION_EVENT_TYPES",
     "MessageRejected",
     "RejectedMessageResolved",
     "RejectedMessageRetried",
 ]
-
-MESSAGE_REJECTED = "message.rejected"
-REJECTED_MESSAGE_RESOLVED = "rejected_message.resolved"
-REJECTED_MESSAGE_RETRIED = "rejected_message.retried"
-
 
 def _known_code(code: str) -> str:
     if code not in REJECTION_CODES:
@@ -48,14 +34,6 @@ def _known_code(code: str) -> str:
 
 
 RejectionCode = Annotated[str, AfterValidator(_known_code)]
-
-#: When a message was refused: ISO 8601 with its offset (``+00:00``), as refusals have
-#: always been written.
-RejectedAt = Annotated[
-    AwareDatetime,
-    PlainSerializer(datetime.isoformat, return_type=str, when_used="json"),
-    WithJsonSchema({"type": "string", "format": "date-time"}),
-]
 
 _RECORD = ConfigDict(frozen=True, extra="forbid")
 
@@ -75,7 +53,7 @@ class MessageRejected(BaseModel):
     error_code: RejectionCode
     error_detail: str
     error_field: str | None
-    rejected_at: RejectedAt
+    rejected_at: IsoOffset
 
 
 class RejectedMessageResolved(BaseModel):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from events.catalogue import API_KEY_CREATED, API_KEY_REVOKED
+from events.names import API_KEY_CREATED, API_KEY_REVOKED
 from projections.segments import applying, statement
 
 NAME = "api_keys"

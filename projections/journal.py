@@ -22,14 +22,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from events.catalogue import (
-    JOURNAL_ENTRY_CANCELLED,
-    JOURNAL_ENTRY_CREATED,
-    JOURNAL_ENTRY_REVERSED,
-    JOURNAL_ENTRY_TRANSFER_STATUS_CHANGED,
-    JOURNAL_RUN_CANCELLED,
-    JOURNAL_RUN_COMPLETED,
-)
+from events import names
 from projections.segments import applying, statement
 
 NAME = "journal"
@@ -139,12 +132,12 @@ async def _entries(conn: asyncpg.Connection, positions: list[int]) -> None:
 
 
 HANDLERS = {
-    JOURNAL_RUN_COMPLETED: statement(_RUN),
-    JOURNAL_ENTRY_CREATED: _entries,
-    JOURNAL_ENTRY_CANCELLED: statement(_ENTRY_CANCELLED),
-    JOURNAL_ENTRY_REVERSED: statement(_ENTRY_REVERSED),
-    JOURNAL_RUN_CANCELLED: statement(_RUN_CANCELLED),
-    JOURNAL_ENTRY_TRANSFER_STATUS_CHANGED: statement(_TRANSFER),
+    names.JOURNAL_RUN_COMPLETED: statement(_RUN),
+    names.JOURNAL_ENTRY_CREATED: _entries,
+    names.JOURNAL_ENTRY_CANCELLED: statement(_ENTRY_CANCELLED),
+    names.JOURNAL_ENTRY_REVERSED: statement(_ENTRY_REVERSED),
+    names.JOURNAL_RUN_CANCELLED: statement(_RUN_CANCELLED),
+    names.JOURNAL_ENTRY_TRANSFER_STATUS_CHANGED: statement(_TRANSFER),
 }
 
 apply = applying(HANDLERS)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from events.catalogue import ORG_CREATED, PERIOD_CREATED, PERIOD_STATUS_CHANGED, SETTINGS_CHANGED
+from events.names import ORG_CREATED, PERIOD_CREATED, PERIOD_STATUS_CHANGED, SETTINGS_CHANGED
 from projections.segments import applying, statement
 
 NAME = "ledger"

@@ -20,18 +20,13 @@ of positions), so the two paths cannot drift apart.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from collections.abc import Set as AbstractSet
 
 import asyncpg
 
 from events import EVENT_LINE_TYPES
-from events.catalogue import (
-    JOURNAL_ENTRY_CANCELLED,
-    JOURNAL_ENTRY_CREATED,
-    JOURNAL_ENTRY_REVERSED,
-    STATUS_CHANGED,
-)
-from projections.segments import apply_in_order, carries, statement
+from events.billing import STATUS_CHANGED
+from events.names import JOURNAL_ENTRY_CANCELLED, JOURNAL_ENTRY_CREATED, JOURNAL_ENTRY_REVERSED
+from projections.segments import applying, statement
 
 NAME = "pending_transactions"
 TABLES = ("pending_transactions", "journaled_transactions")
@@ -129,21 +124,10 @@ JOURNAL_HANDLERS = {
 }
 
 
-async def apply(
-    conn: asyncpg.Connection,
-    first: int,
-    last: int,
-    positions: Sequence[int] | None = None,
-    types: AbstractSet[str] | None = None,
-) -> None:
-    """Fold the events in ``first..last`` (only ``positions`` if given) into the table;
-    ``types``, when the caller knows them, are the event types the range holds."""
-    args = (first, last, list(positions) if positions is not None else None)
-    if carries(types, *BILLING_DOCUMENT_TYPES):
-        await conn.execute(INSERT_LINES, *args)
-    if carries(types, STATUS_CHANGED):
-        await conn.execute(APPLY_STATUS_CHANGES, *args)
-    await apply_in_order(conn, first, last, positions, JOURNAL_HANDLERS, types)
+#: Fold the events in ``first..last`` (only ``positions`` if given) into the tables;
+#: ``types``, when the caller knows them, are the event types the range holds.
+apply = applying(JOURNAL_HANDLERS, ranged=[(BILLING_DOCUMENT_TYPES, INSERT_LINES),
+                                           ({STATUS_CHANGED}, APPLY_STATUS_CHANGES)])
 
 
 async def reset(conn: asyncpg.Connection) -> None:

@@ -8,13 +8,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from collections.abc import Set as AbstractSet
-
 import asyncpg
 
-from events.catalogue import MESSAGE_REJECTED, REJECTED_MESSAGE_RESOLVED, REJECTED_MESSAGE_RETRIED
-from projections.segments import apply_in_order, carries, statement
+from events.names import MESSAGE_REJECTED, REJECTED_MESSAGE_RESOLVED, REJECTED_MESSAGE_RETRIED
+from projections.segments import applying, statement
 
 NAME = "rejected_messages"
 TABLES = ("rejected_messages",)
@@ -57,20 +54,9 @@ REPAIR_HANDLERS = {
 }
 
 
-async def apply(
-    conn: asyncpg.Connection,
-    first: int,
-    last: int,
-    positions: Sequence[int] | None = None,
-    types: AbstractSet[str] | None = None,
-) -> None:
-    """Fold the events in ``first..last`` (only ``positions`` if given) into the table;
-    ``types``, when the caller knows them, are the event types the range holds."""
-    if carries(types, MESSAGE_REJECTED):
-        await conn.execute(
-            INSERT_REJECTED, first, last, list(positions) if positions is not None else None
-        )
-    await apply_in_order(conn, first, last, positions, REPAIR_HANDLERS, types)
+#: Fold the events in ``first..last`` (only ``positions`` if given) into the table;
+#: ``types``, when the caller knows them, are the event types the range holds.
+apply = applying(REPAIR_HANDLERS, ranged=[({MESSAGE_REJECTED}, INSERT_REJECTED)])
 
 
 async def reset(conn: asyncpg.Connection) -> None:

@@ -72,9 +72,14 @@ async def apply_in_order(
         await handlers[current](conn, segment)
 
 
-def applying(handlers: Mapping[str, Handler]) -> Apply:
-    """The ``apply`` of a projection made only of command-event handlers, keyed by the
-    event types of ``events.catalogue``."""
+def applying(
+    handlers: Mapping[str, Handler],
+    ranged: Sequence[tuple[AbstractSet[str], str]] = (),
+) -> Apply:
+    """A projection's ``apply``: first each ``ranged`` statement whose event types the range
+    may carry (one statement over the whole range, ``$1`` first, ``$2`` last, ``$3`` the
+    positions or NULL: events that commute, such as billing events), then the command
+    events' ``handlers`` in log order. Both are keyed by the names of ``events.names``."""
 
     async def apply(
         conn: asyncpg.Connection,
@@ -83,6 +88,11 @@ def applying(handlers: Mapping[str, Handler]) -> Apply:
         positions: Sequence[int] | None = None,
         types: AbstractSet[str] | None = None,
     ) -> None:
+        if ranged:
+            args = (first, last, list(positions) if positions is not None else None)
+            for carried, sql in ranged:
+                if carries(types, *carried):
+                    await conn.execute(sql, *args)
         await apply_in_order(conn, first, last, positions, handlers, types)
 
     return apply

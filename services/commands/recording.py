@@ -117,21 +117,11 @@ async def initialized(pool: asyncpg.Pool) -> None:
 def period_created_event(period: Period, *, notes: str | None = None) -> log.NewEvent:
     """``period.created``, built in this one place: the period gets its id here (32 hex
     digits, like Zuora's ids), recorded in the event so that every rebuild keeps it."""
-    return command_event(
-        PeriodCreated(
-            id=uuid.uuid4().hex,
-            scope=period.scope,
-            name=period.name,
-            start_date=period.start,
-            end_date=period.end,
-            fiscal_year=period.fiscal_year,
-            fiscal_quarter=period.fiscal_quarter,
-            open_ended=period.open_ended,
-            notes=notes,
-        ),
-        periods_stream(period.scope),
-        org=period.scope or None,
-    )
+    created = PeriodCreated(
+        id=uuid.uuid4().hex, scope=period.scope, name=period.name, start_date=period.start,
+        end_date=period.end, fiscal_year=period.fiscal_year,
+        fiscal_quarter=period.fiscal_quarter, open_ended=period.open_ended, notes=notes)
+    return command_event(created, periods_stream(period.scope), org=period.scope or None)
 
 
 def periods_stream(scope: str) -> str:

@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from events.catalogue import event_envelope
-from events.rejections import MESSAGE_REJECTED, MessageRejected
+from events.names import MESSAGE_REJECTED
+from events.rejections import MessageRejected
 from services.store.log import NewEvent
 
 #: Namespace of rejection event ids: one rejection per (topic, partition, offset), so a

@@ -21,7 +21,6 @@ from typing import Any, Literal, overload
 
 import asyncpg
 
-from events.catalogue import JOURNAL_ENTRY_CREATED, JOURNAL_RUN_COMPLETED
 from events.journal import (
     JournalEntryPreview,
     JournalRunCompleted,
@@ -29,6 +28,7 @@ from events.journal import (
     JournalRunTarget,
 )
 from events.journal_rules import JournalRunRequest, RunPlan, plan_journal_run
+from events.names import JOURNAL_ENTRY_CREATED, JOURNAL_RUN_COMPLETED
 from events.transaction_types import TRANSACTION_TYPES
 from events.violations import RuleViolation
 from services import metrics

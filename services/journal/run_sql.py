@@ -5,7 +5,7 @@ small statements over the summary, then an INSERT ... SELECT of the events, whos
 are built by PostgreSQL itself.
 """
 
-from events.catalogue import JOURNAL_ENTRY_CREATED
+from events.names import JOURNAL_ENTRY_CREATED
 
 #: Session settings for the run's transaction: the member lists aggregate in memory, and
 #: JIT compilation costs more than it saves on these one-off statements.

@@ -16,7 +16,8 @@ from collections.abc import Callable
 
 import asyncpg
 
-from events.catalogue import JOURNAL_ENTRY_REVERSED, OUTBOUND_TYPES
+from events.catalogue import OUTBOUND_TYPES
+from events.names import JOURNAL_ENTRY_REVERSED
 from services.config import Settings
 from services.errors import NotFound, RejectedInput
 from services.kafka_io import SendWindow, producer

@@ -15,7 +15,7 @@ from typing import Any
 import asyncpg
 
 import projections
-from events.catalogue import JOURNAL_ENTRY_CREATED
+from events.names import JOURNAL_ENTRY_CREATED
 from projections.pending import entry_members
 from services.rebuild import drop_indexes, fold_log
 
