@@ -19,7 +19,8 @@ __all__ = ["JsonDocument"]
 
 
 class JsonDocument(BaseModel):
-    """Read-only mapping access to ``document()``, and equality with a mapping equal to it."""
+    """Read-only mapping access to ``document()``, and equality with a mapping equal to it.
+    Iterating stays pydantic's (``(field, value)`` pairs); ``dict(model)`` is the document."""
 
     def document(self) -> dict[str, Any]:
         """The JSON document: field names as emitted (aliases), values as JSON has them."""
