@@ -72,25 +72,18 @@ class EntryView(NamedTuple):
     reversed_by: str | None = None
 
 
+#: The columns of ``journal_entries`` named as the fields of the entry they hold.
+_ENTRY_FIELDS = ("number", "journal_run", "accounting_period", "journal_entry_date",
+                 "transaction_type", "currency", "total_debit", "total_credit",
+                 "transaction_count", "status", "transfer_status", "reverses")
+
+
 def entry_of(row: asyncpg.Record) -> JournalEntryCreated:
     """An entry as its projection row holds it (the model sets the amounts' precision)."""
     return JournalEntryCreated(
-        number=row["number"],
-        journal_run=row["journal_run"],
-        org=row["scope"] or None,
-        accounting_period=row["accounting_period"],
-        journal_entry_date=row["journal_entry_date"],
-        transaction_type=row["transaction_type"],
-        currency=row["currency"],
+        **{name: row[name] for name in _ENTRY_FIELDS}, org=row["scope"] or None,
         segments=json.loads(row["segments"]),
-        lines=json.loads(row["lines"]) if row["lines"] else [],
-        total_debit=row["total_debit"],
-        total_credit=row["total_credit"],
-        transaction_count=row["transaction_count"],
-        status=row["status"],
-        transfer_status=row["transfer_status"],
-        reverses=row["reverses"],
-    )
+        lines=json.loads(row["lines"]) if row["lines"] else [])
 
 
 def run_of(row: asyncpg.Record) -> JournalRunCompleted:
