@@ -8,7 +8,7 @@ Data: one org (US) and one period (Apr-2024) under invoice item settlement with 
 set up through ``services.commands``; N transactions in documents of ten lines across eight
 types, two currencies and fifty segment combinations (800 entries), loaded the way the
 ingest stores them: canonical bodies from ``events.parse_billing_event``, then
-``services.store.log.append`` and ``projections.apply_all`` in one transaction per batch of
+one unit of work (``services.store.unit_of_work``: append and fold) per batch of
 20,000 events. The load runs in a child process so it cannot inflate the RSS measured here.
 
 Measured:
@@ -56,7 +56,6 @@ import asyncpg
 from rich.console import Console
 from rich.table import Table
 
-import projections
 from bench.documents import BENCH_TYPES, bench_documents, single_group_documents
 from bench.peak_rss import PeakRss
 from events import canonical_body, parse_billing_event
@@ -74,6 +73,7 @@ from services.reports import report_args
 from services.samples import to_lines
 from services.store import log
 from services.store.pool import _prepare_connection, create_pool
+from services.store.unit_of_work import unit_of_work
 from services.unjournaled import TUNING, by_anti_join, by_counting
 
 RESULTS = Path(__file__).parent / "results"
@@ -155,10 +155,8 @@ def stored_form(documents: Iterator[dict[str, Any]]) -> list[log.NewEvent]:
 
 
 async def append_batch(pool: asyncpg.Pool, events: list[log.NewEvent]) -> None:
-    async with pool.acquire() as conn, conn.transaction():
-        await log.hold_writers_lock(conn)
-        positions = sorted((await log.append(conn, events)).values())
-        await projections.apply_all(conn, positions[0], positions[-1], positions)
+    async with unit_of_work(pool) as uow:
+        await uow.record(events)
 
 
 async def load(urls: dict[str, str], transactions: int, lines: int, batch: int) -> dict[str, float]:

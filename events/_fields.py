@@ -9,7 +9,7 @@ to guess about, so these types accept exactly one spelling and say which in the 
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Annotated
 
@@ -36,6 +36,8 @@ __all__ = [
     "BoundedText",
     "CurrencyCode",
     "IsoDate",
+    "IsoOffset",
+    "IsoZ",
     "NonBlankStr",
     "NonBlankText",
     "Segments",
@@ -149,6 +151,26 @@ def _timestamp_text(value: object) -> object:
 
 Timestamp = Annotated[AwareDatetime, BeforeValidator(_timestamp_text)]
 """A timezone-aware instant, written as an RFC 3339 string on the wire."""
+
+
+def iso_z(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+IsoZ = Annotated[
+    AwareDatetime,
+    PlainSerializer(iso_z, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+"""An instant written in UTC with ``Z``, microseconds only when it has any (as the API
+keys' events have always written their times)."""
+
+IsoOffset = Annotated[
+    AwareDatetime,
+    PlainSerializer(datetime.isoformat, return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+"""An instant written with its offset (``+00:00``), as refusals have always been written."""
 
 
 def _iso_4217(value: str) -> str:

@@ -1,9 +1,13 @@
 """Outbound journal events (docs/contract.md §2, topic ``ledger.journal-entries``).
 
 GL consumers and the CLI's ``--json`` output depend on these exact field names, so they are
-models rather than dicts built where the events are emitted. A summary journal entry checks
-its own arithmetic (totals equal the sum of their lines, debit equals credit): an unbalanced
-entry is a bug in the run, and it is cheaper to fail before it reaches the outbox than after.
+models rather than dicts built where the events are emitted: the commands return them, the
+views read runs and entries back as them, the CLI prints them and the HTTP API's models are
+made from them. A summary journal entry checks its own arithmetic (totals equal the sum of
+their lines, debit equals credit): an unbalanced entry is a bug in the run, and the store
+validates every payload against its model before it enters the outbox, so one that does not
+balance or is misnamed is refused with the transaction that made it, never published.
+A model also reads as its JSON document (``events._document.JsonDocument``).
 """
 
 from __future__ import annotations
@@ -12,8 +16,8 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from types import MappingProxyType
-from typing import Annotated, Any, Literal, Self
-from uuid import UUID, uuid4
+from typing import Annotated, Any, Literal, Self, get_args
+from uuid import UUID
 
 from pydantic import (
     AwareDatetime,
@@ -25,18 +29,33 @@ from pydantic import (
     model_validator,
 )
 
+from events._document import JsonDocument
+from events._envelope import envelope
 from events._fields import Amount, CurrencyCode, NonBlankStr, TransactionTypeId
 from events.amounts import at_minor_units
+from events.names import (
+    JOURNAL_ENTRY_CANCELLED,
+    JOURNAL_ENTRY_CREATED,
+    JOURNAL_ENTRY_REVERSED,
+    JOURNAL_ENTRY_TRANSFER_STATUS_CHANGED,
+    JOURNAL_RUN_CANCELLED,
+    JOURNAL_RUN_COMPLETED,
+)
 
 __all__ = [
     "OUTBOUND_EVENT_TYPES",
+    "RUN_STATUSES",
+    "TRANSFER_STATUSES",
     "JournalEntryCancelled",
     "JournalEntryCreated",
     "JournalEntryLine",
+    "JournalEntryPreview",
     "JournalEntryReversed",
     "JournalEntryTransferStatusChanged",
+    "JournalRunCancelOutcome",
     "JournalRunCancelled",
     "JournalRunCompleted",
+    "JournalRunPreview",
     "JournalRunTarget",
     "outbound_envelope",
     "utc_timestamp",
@@ -45,6 +64,10 @@ __all__ = [
 RunStatus = Literal["pending", "processing", "completed", "error", "cancelled"]
 EntryStatus = Literal["created", "cancelled", "reversed"]
 TransferStatus = Literal["no", "processing", "yes", "error", "ignore"]
+#: What a dry run shows in place of a status: nothing was written.
+DryRun = Literal["dry_run"]
+RUN_STATUSES: tuple[str, ...] = get_args(RunStatus)
+TRANSFER_STATUSES: tuple[str, ...] = get_args(TransferStatus)
 RunNumber = Annotated[str, Field(pattern=r"^JR-[0-9]{8,}$")]
 EntryNumber = Annotated[str, Field(pattern=r"^JE-[0-9]{8,}$")]
 Count = Annotated[int, Field(ge=0)]
@@ -79,22 +102,30 @@ class JournalRunTarget(BaseModel):
     end_date: date | None = None
 
 
-class JournalRunCompleted(BaseModel):
-    """``journal_run.completed``; also the CLI's ``--json`` form of a run."""
+class _Run(JsonDocument):
+    """A run's fields, in the order they are written; a made run and a dry run narrow
+    ``number`` and ``status``."""
 
     model_config = _OUTBOUND
 
-    number: RunNumber
+    number: RunNumber | None
     org: str | None
     target: JournalRunTarget
     journal_entry_date: date
     transaction_types: list[str]
-    status: RunStatus
+    status: RunStatus | DryRun
     journal_entry_numbers: list[EntryNumber]
     transaction_count: Count
     created_at: Timestamp
     created_by: Actor | None = Field(
         description="Null only for a run recorded before actors were recorded.")
+
+
+class JournalRunCompleted(_Run):
+    """``journal_run.completed``; also the CLI's ``--json`` form of a run."""
+
+    number: RunNumber
+    status: RunStatus
 
 
 class JournalEntryLine(BaseModel):
@@ -107,13 +138,14 @@ class JournalEntryLine(BaseModel):
     amount: Annotated[Amount, Field(ge=0)]
 
 
-class JournalEntryCreated(BaseModel):
-    """``journal_entry.created``: one summary journal entry; also the CLI form of an entry."""
+class _Entry(JsonDocument):
+    """A summary entry's fields, in the order they are written, and its arithmetic; a made
+    entry and a dry run's narrow ``number``, ``journal_run`` and ``status``."""
 
     model_config = _OUTBOUND
 
-    number: EntryNumber
-    journal_run: RunNumber
+    number: EntryNumber | None
+    journal_run: RunNumber | None
     org: str | None
     accounting_period: str
     journal_entry_date: date
@@ -124,7 +156,7 @@ class JournalEntryCreated(BaseModel):
     total_debit: Amount
     total_credit: Amount
     transaction_count: Count
-    status: EntryStatus
+    status: EntryStatus | DryRun
     transfer_status: TransferStatus
     reverses: EntryNumber | None = Field(
         default=None, description="The entry this one reverses; null for an entry of a run.")
@@ -157,7 +189,32 @@ class JournalEntryCreated(BaseModel):
         return self
 
 
-class JournalEntryCancelled(BaseModel):
+class JournalEntryCreated(_Entry):
+    """``journal_entry.created``: one summary journal entry; also the CLI form of an entry."""
+
+    number: EntryNumber
+    journal_run: RunNumber
+    status: EntryStatus
+
+
+class JournalEntryPreview(_Entry):
+    """An entry a dry run would make: no number and no run yet, nothing written."""
+
+    number: None = None
+    journal_run: None = None
+    status: DryRun = "dry_run"
+
+
+class JournalRunPreview(_Run):
+    """What a dry run shows (``--dry-run --json``): the run it would make, without a number,
+    and the entries it would make."""
+
+    number: None = None
+    status: DryRun = "dry_run"
+    entries: list[JournalEntryPreview]
+
+
+class JournalEntryCancelled(JsonDocument):
     """``journal_entry.cancelled``: its transactions are pending again."""
 
     model_config = _OUTBOUND
@@ -169,7 +226,7 @@ class JournalEntryCancelled(BaseModel):
     by: Actor | None
 
 
-class JournalEntryReversed(BaseModel):
+class JournalEntryReversed(JsonDocument):
     """``journal_entry.reversed``: an entry already in the GL is offset by a new entry
     (``reversed_by``, published next as ``journal_entry.created``); its transactions are
     pending again."""
@@ -183,7 +240,7 @@ class JournalEntryReversed(BaseModel):
     by: Actor | None
 
 
-class JournalRunCancelled(BaseModel):
+class JournalRunCancelled(JsonDocument):
     """``journal_run.cancelled``; ``kept_entries`` stay: transferred ones, and reversals."""
 
     model_config = _OUTBOUND
@@ -195,7 +252,14 @@ class JournalRunCancelled(BaseModel):
     by: Actor | None
 
 
-class JournalEntryTransferStatusChanged(BaseModel):
+class JournalRunCancelOutcome(JournalRunCancelled):
+    """What cancelling a run answers: its ``journal_run.cancelled`` data, and the run's
+    status after it (``completed`` when it kept entries: a partial cancel)."""
+
+    status: RunStatus
+
+
+class JournalEntryTransferStatusChanged(JsonDocument):
     """``journal_entry.transfer_status_changed``; ``from`` is spelt ``from_`` in Python."""
 
     model_config = ConfigDict(
@@ -211,12 +275,12 @@ class JournalEntryTransferStatusChanged(BaseModel):
 
 OUTBOUND_EVENT_TYPES: Mapping[str, type[BaseModel]] = MappingProxyType(
     {
-        "journal_run.completed": JournalRunCompleted,
-        "journal_entry.created": JournalEntryCreated,
-        "journal_entry.cancelled": JournalEntryCancelled,
-        "journal_entry.reversed": JournalEntryReversed,
-        "journal_run.cancelled": JournalRunCancelled,
-        "journal_entry.transfer_status_changed": JournalEntryTransferStatusChanged,
+        JOURNAL_RUN_COMPLETED: JournalRunCompleted,
+        JOURNAL_ENTRY_CREATED: JournalEntryCreated,
+        JOURNAL_ENTRY_CANCELLED: JournalEntryCancelled,
+        JOURNAL_ENTRY_REVERSED: JournalEntryReversed,
+        JOURNAL_RUN_CANCELLED: JournalRunCancelled,
+        JOURNAL_ENTRY_TRANSFER_STATUS_CHANGED: JournalEntryTransferStatusChanged,
     }
 )
 """Outbound event type -> model of its ``data``."""
@@ -242,14 +306,4 @@ def outbound_envelope(
         if isinstance(data, BaseModel):
             raise TypeError(f"{event_type} carries {model.__name__}, not {type(data).__name__}")
         data = model.model_validate(data)
-    when = occurred_at if occurred_at is not None else datetime.now(UTC)
-    if when.tzinfo is None or when.utcoffset() is None:
-        raise ValueError("occurred_at must be timezone-aware")
-    return {
-        "event_id": str(event_id if event_id is not None else uuid4()),
-        "event_type": event_type,
-        "occurred_at": when.astimezone(UTC).isoformat().replace("+00:00", "Z"),
-        "org": org,
-        "schema_version": 1,
-        "data": data.model_dump(mode="json", by_alias=True),
-    }
+    return envelope(event_type, org, data, event_id, occurred_at)

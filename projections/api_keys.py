@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from events.names import API_KEY_CREATED, API_KEY_REVOKED
 from projections.projection import Projection
 from projections.segments import statement
 
@@ -27,8 +28,8 @@ WHERE e.position = ANY($1) AND k.name = d ->> 'name'
 """
 
 HANDLERS = {
-    "api_key.created": statement(_CREATED),
-    "api_key.revoked": statement(_REVOKED),
+    API_KEY_CREATED: statement(_CREATED),
+    API_KEY_REVOKED: statement(_REVOKED),
 }
 
 #: DELETE, not TRUNCATE: every HTTP request reads this table, and TRUNCATE would lock them

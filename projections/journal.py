@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncpg
 
+from events import names
 from projections.projection import Projection
 from projections.segments import statement
 
@@ -128,12 +129,12 @@ async def _entries(conn: asyncpg.Connection, positions: list[int]) -> None:
 
 
 HANDLERS = {
-    "journal_run.completed": statement(_RUN),
-    "journal_entry.created": _entries,
-    "journal_entry.cancelled": statement(_ENTRY_CANCELLED),
-    "journal_entry.reversed": statement(_ENTRY_REVERSED),
-    "journal_run.cancelled": statement(_RUN_CANCELLED),
-    "journal_entry.transfer_status_changed": statement(_TRANSFER),
+    names.JOURNAL_RUN_COMPLETED: statement(_RUN),
+    names.JOURNAL_ENTRY_CREATED: _entries,
+    names.JOURNAL_ENTRY_CANCELLED: statement(_ENTRY_CANCELLED),
+    names.JOURNAL_ENTRY_REVERSED: statement(_ENTRY_REVERSED),
+    names.JOURNAL_RUN_CANCELLED: statement(_RUN_CANCELLED),
+    names.JOURNAL_ENTRY_TRANSFER_STATUS_CHANGED: statement(_TRANSFER),
 }
 
 #: DELETE, not TRUNCATE: pending_transactions refers to entries (deferred foreign key).

@@ -12,6 +12,7 @@ Each period keeps when its first and latest events were recorded and their actor
 
 from __future__ import annotations
 
+from events.names import ORG_CREATED, PERIOD_CREATED, PERIOD_STATUS_CHANGED, SETTINGS_CHANGED
 from projections.projection import Projection
 from projections.segments import statement
 
@@ -63,10 +64,10 @@ WHERE p.scope = latest.scope AND p.name = latest.name
 
 
 HANDLERS = {
-    "settings.changed": statement(_SETTINGS),
-    "org.created": statement(_ORG),
-    "period.created": statement(_PERIOD),
-    "period.status_changed": statement(_PERIOD_STATUS),
+    SETTINGS_CHANGED: statement(_SETTINGS),
+    ORG_CREATED: statement(_ORG),
+    PERIOD_CREATED: statement(_PERIOD),
+    PERIOD_STATUS_CHANGED: statement(_PERIOD_STATUS),
 }
 
 _RESET = "TRUNCATE ledger_settings, orgs, accounting_periods"

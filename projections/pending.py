@@ -24,10 +24,11 @@ from collections.abc import Sequence
 import asyncpg
 
 from events import EVENT_LINE_TYPES
+from events.billing import STATUS_CHANGED
+from events.names import JOURNAL_ENTRY_CANCELLED, JOURNAL_ENTRY_CREATED, JOURNAL_ENTRY_REVERSED
 from projections.projection import Projection, RangeStatement
 from projections.segments import statement
 
-STATUS_CHANGED = "transactions.status_changed"
 #: The inbound event types that carry transaction lines (docs/contract.md §2).
 BILLING_DOCUMENT_TYPES = frozenset(t for t, lines in EVENT_LINE_TYPES.items() if lines)
 
@@ -116,9 +117,9 @@ WHERE e.position = ANY($1) AND j.journal_entry = e.payload -> 'data' ->> 'number
 
 
 JOURNAL_HANDLERS = {
-    "journal_entry.created": statement(MARK_JOURNALED),
-    "journal_entry.cancelled": statement(RELEASE),
-    "journal_entry.reversed": statement(RELEASE),
+    JOURNAL_ENTRY_CREATED: statement(MARK_JOURNALED),
+    JOURNAL_ENTRY_CANCELLED: statement(RELEASE),
+    JOURNAL_ENTRY_REVERSED: statement(RELEASE),
 }
 
 _RESET = "TRUNCATE pending_transactions, journaled_transactions"

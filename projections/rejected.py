@@ -8,10 +8,9 @@
 
 from __future__ import annotations
 
+from events.names import MESSAGE_REJECTED, REJECTED_MESSAGE_RESOLVED, REJECTED_MESSAGE_RETRIED
 from projections.projection import Projection, RangeStatement
 from projections.segments import statement
-
-MESSAGE_REJECTED = "message.rejected"
 
 INSERT_REJECTED = f"""
 INSERT INTO rejected_messages (
@@ -45,8 +44,8 @@ WHERE e.position = ANY($1) AND r.event_id = (d ->> 'rejection_event_id')::uuid
 
 
 REPAIR_HANDLERS = {
-    "rejected_message.resolved": statement(RESOLVED),
-    "rejected_message.retried": statement(RETRIED),
+    REJECTED_MESSAGE_RESOLVED: statement(RESOLVED),
+    REJECTED_MESSAGE_RETRIED: statement(RETRIED),
 }
 
 _RESET = "TRUNCATE rejected_messages"

@@ -13,6 +13,11 @@ from collections.abc import Set as AbstractSet
 import asyncpg
 
 Handler = Callable[[asyncpg.Connection, list[int]], Awaitable[None]]
+#: A projection's ``apply(conn, first, last, positions=None, types=None)``.
+Apply = Callable[
+    [asyncpg.Connection, int, int, Sequence[int] | None, AbstractSet[str] | None],
+    Awaitable[None],
+]
 
 _SELECT = """
 SELECT position, event_type FROM events
@@ -65,3 +70,29 @@ async def apply_in_order(
     if segment:
         assert current is not None
         await handlers[current](conn, segment)
+
+
+def applying(
+    handlers: Mapping[str, Handler],
+    ranged: Sequence[tuple[AbstractSet[str], str]] = (),
+) -> Apply:
+    """A projection's ``apply``: first each ``ranged`` statement whose event types the range
+    may carry (one statement over the whole range, ``$1`` first, ``$2`` last, ``$3`` the
+    positions or NULL: events that commute, such as billing events), then the command
+    events' ``handlers`` in log order. Both are keyed by the names of ``events.names``."""
+
+    async def apply(
+        conn: asyncpg.Connection,
+        first: int,
+        last: int,
+        positions: Sequence[int] | None = None,
+        types: AbstractSet[str] | None = None,
+    ) -> None:
+        if ranged:
+            args = (first, last, list(positions) if positions is not None else None)
+            for carried, sql in ranged:
+                if carries(types, *carried):
+                    await conn.execute(sql, *args)
+        await apply_in_order(conn, first, last, positions, handlers, types)
+
+    return apply

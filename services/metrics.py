@@ -26,11 +26,12 @@ import functools
 import time
 from collections import Counter as Tally
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import Any, ParamSpec, TypeVar
+from typing import ParamSpec, TypeVar
 
 from prometheus_client import Counter, Gauge, Histogram
 
 from events.errors import UNSTORABLE
+from events.journal import JournalRunCompleted
 
 __all__ = [
     "CONSUMER_LAG",
@@ -54,7 +55,7 @@ __all__ = [
     "STORE_GAUGES_REFRESH_FAILURES",
     "count_stored_batch",
     "observe_http_request",
-    "observes_journal_runs",
+    "observe_journal_run",
     "set_consumer_lag",
     "set_store_gauges",
     "times_ingest_batches",
@@ -216,25 +217,12 @@ def times_ingest_batches(store: Callable[P, Awaitable[T]]) -> Callable[P, Awaita
     return timed
 
 
-def observes_journal_runs(
-    run: Callable[P, Awaitable[dict[str, Any]]],
-) -> Callable[P, Awaitable[dict[str, Any]]]:
-    """Decorate the journal-run handler: duration, size and entries of completed runs.
-
-    Dry runs and refused requests are not observed (they write nothing).
-    """
-
-    @functools.wraps(run)
-    async def observed(*args: P.args, **kwargs: P.kwargs) -> dict[str, Any]:
-        started = time.perf_counter()
-        result = await run(*args, **kwargs)
-        if result.get("status") == "completed":
-            JOURNAL_RUN_SECONDS.observe(time.perf_counter() - started)
-            JOURNAL_RUN_TRANSACTIONS.observe(result["transaction_count"])
-            JOURNAL_ENTRIES_CREATED.inc(len(result["journal_entry_numbers"]))
-        return result
-
-    return observed
+def observe_journal_run(run: JournalRunCompleted, seconds: float) -> None:
+    """After a journal run committed: its duration, size and entries. Dry runs and refused
+    requests are not observed (they write nothing)."""
+    JOURNAL_RUN_SECONDS.observe(seconds)
+    JOURNAL_RUN_TRANSACTIONS.observe(run.transaction_count)
+    JOURNAL_ENTRIES_CREATED.inc(len(run.journal_entry_numbers))
 
 
 def set_consumer_lag(topic: str, lag_by_partition: Mapping[int, int] | None) -> None:

@@ -18,7 +18,7 @@ import asyncpg
 from events.amounts import format_amount
 from events.periods import OPEN_ENDED_NAME
 from events.transaction_types import TRANSACTION_TYPES, enabled_types
-from services.commands.recording import ensure_initialized, load_settings, scope_of
+from services.commands.recording import initialized, load_settings, scope_of
 
 LEGACY_TYPES = sorted(t.id for t in TRANSACTION_TYPES.values() if t.legacy)
 REQUIRED = [(t.id, t.required_status) for t in TRANSACTION_TYPES.values()]
@@ -103,14 +103,14 @@ ORDER BY period_open_ended NULLS LAST, period_start NULLS LAST, period NULLS LAS
 
 async def report_args(conn: asyncpg.Connection) -> list[Any]:
     """$1..$5 of ``SCOPED`` (and of the fragments), from the settings in force."""
-    await ensure_initialized(conn)
     settings = await load_settings(conn)
     return [settings.multi_org, LEGACY_TYPES, [t for t, _ in REQUIRED], [s for _, s in REQUIRED],
             sorted(enabled_types(settings.settlement, settings.harmonization))]
 
 
 async def pending_report(pool: asyncpg.Pool, org: str | None = None) -> list[dict[str, Any]]:
-    async with pool.acquire() as conn, conn.transaction():
+    await initialized(pool)
+    async with pool.acquire() as conn:
         args = await report_args(conn)
         scope = None if org is None else await scope_of(conn, org)
         rows = await conn.fetch(PENDING, *args, scope)
@@ -130,7 +130,8 @@ async def pending_report(pool: asyncpg.Pool, org: str | None = None) -> list[dic
 
 
 async def unlabeled_report(pool: asyncpg.Pool) -> list[dict[str, Any]]:
-    async with pool.acquire() as conn, conn.transaction():
+    await initialized(pool)
+    async with pool.acquire() as conn:
         rows = await conn.fetch(UNLABELED, *await report_args(conn))
     return [
         {

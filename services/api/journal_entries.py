@@ -23,7 +23,6 @@ from services.api.models import (
     JournalEntryReversal,
     TransferStatusChange,
 )
-from services.api.zuora import TRANSFER_STATUS
 from services.errors import Conflict, RejectedInput
 from services.journal import entries as entry_commands
 from services.journal import views
@@ -71,7 +70,7 @@ async def get_entry(je: str, pool: Pool) -> JournalEntryAnswer:
 async def cancel_entry(je: str, pool: Pool) -> JournalEntryCancellation:
     """Its transactions go back to pending; refused (409) once transferred (Yes,
     Processing) or already cancelled."""
-    return JournalEntryCancellation.model_validate(await entry_commands.cancel_entry(pool, je))
+    return JournalEntryCancellation.of(await entry_commands.cancel_entry(pool, je))
 
 
 @router.post("/{je}/reverse", response_model=JournalEntryAnswer,
@@ -111,10 +110,7 @@ async def update_basic_information(
         raise RejectedInput("transferred_to_accounting_required",
                             "name the entry's new transferredToAccounting")
     status = body.transferred_to_accounting.strip().lower()
-    changed = await entry_commands.set_transfer_status(pool, je, status)
-    return TransferStatusChange(number=changed["number"],
-                                transferred_to_accounting=TRANSFER_STATUS[changed["to"]],
-                                at=changed["at"], by=changed["by"])
+    return TransferStatusChange.of(await entry_commands.set_transfer_status(pool, je, status))
 
 
 @router.delete("/{je}", status_code=409, response_model=ErrorAnswer,
@@ -123,9 +119,9 @@ async def delete_entry(je: str, pool: Pool) -> ErrorAnswer:
     """Always 409 ``journal_entry_not_deletable`` for an entry that exists (404 otherwise):
     the log is append-only; cancel the entry to release its transactions."""
     entry = await views.get_entry(pool, je)
-    hint = "" if entry["status"] == "cancelled" else "; cancel it to release its transactions"
+    hint = "" if entry.status == "cancelled" else "; cancel it to release its transactions"
     raise Conflict("journal_entry_not_deletable",
-                   f"{je} is {entry['status']}: journal entries are kept for audit and never "
+                   f"{je} is {entry.status}: journal entries are kept for audit and never "
                    f"deleted{hint}")
 
 

@@ -25,7 +25,6 @@ from services.api.models import (
     ListedJournalRun,
     org_names,
 )
-from services.api.zuora import RUN_STATUS
 from services.errors import Conflict
 from services.journal import entries as entry_commands
 from services.journal import views
@@ -76,7 +75,7 @@ async def create_run(
         key = RequestKey.of(idempotency_key,
                             body.model_dump(mode="json", by_alias=True, exclude_unset=True))
     try:
-        number = (await create_journal_run(pool, run_request(body), idempotency=key))["number"]
+        number = (await create_journal_run(pool, run_request(body), idempotency=key)).number
     except AlreadyRun as replay:
         number = replay.number
         response.headers[REPLAYED_HEADER] = "true"
@@ -125,12 +124,7 @@ async def get_run(jr: str, pool: Pool) -> JournalRun:
 async def cancel_run(jr: str, pool: Pool) -> JournalRunCancellation:
     """Cancel every entry that may be; entries transferred (Yes, Processing) are kept and
     the run stays Completed."""
-    cancelled = await entry_commands.cancel_run(pool, jr)
-    return JournalRunCancellation(
-        number=cancelled["number"], status=RUN_STATUS[cancelled["status"]],
-        cancelled_entries=cancelled["cancelled_entries"],
-        kept_entries=cancelled["kept_entries"], at=cancelled["at"], by=cancelled["by"],
-    )
+    return JournalRunCancellation.of(await entry_commands.cancel_run(pool, jr))
 
 
 @router.delete("/{jr}", status_code=409, response_model=ErrorAnswer,
@@ -140,7 +134,7 @@ async def delete_run(jr: str, pool: Pool) -> ErrorAnswer:
     ledger's log is append-only, so a run, cancelled or not, stays on record. Cancel it
     to release its transactions."""
     run = await views.get_run(pool, jr)
-    hint = "" if run["status"] == "cancelled" else "; cancel it to release its transactions"
+    hint = "" if run.status == "cancelled" else "; cancel it to release its transactions"
     raise Conflict("journal_run_not_deletable",
-                   f"{jr} is {run['status']}: journal runs are kept for audit and never "
+                   f"{jr} is {run.status}: journal runs are kept for audit and never "
                    f"deleted{hint}")

@@ -15,14 +15,26 @@ the ledger would ignore must not look accepted).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, NamedTuple, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from events._fields import Amount, CurrencyCode, IsoDate, TransactionTypeId
-from events.journal import EntryNumber, JournalEntryCreated, JournalRunCompleted, RunNumber
+from events.journal import (
+    EntryNumber,
+    JournalEntryCancelled,
+    JournalEntryCreated,
+    JournalEntryReversed,
+    JournalEntryTransferStatusChanged,
+    JournalRunCancelled,
+    JournalRunCancelOutcome,
+    JournalRunCompleted,
+    RunNumber,
+    utc_timestamp,
+)
 from services.api import zuora
 from services.api.zuora import (
     ZuoraEntryStatus,
@@ -189,7 +201,7 @@ class ListedJournalRun(ApiModel):
 
     @classmethod
     def of(cls, view: RunView, **more: Any) -> Self:
-        run = JournalRunCompleted.model_validate(view.data)
+        run = view.data
         assert run.target.start_date is not None and run.target.end_date is not None
         return cls(
             number=run.number,
@@ -245,6 +257,13 @@ class JournalRunCancellation(Answer):
     kept_entries: list[EntryNumber]
     at: str = Field(description=AT)
     by: str | None = Field(description=BY)
+
+    @classmethod
+    def of(cls, cancelled: JournalRunCancelOutcome) -> Self:
+        return cls(number=cancelled.number, status=zuora.RUN_STATUS[cancelled.status],
+                   cancelled_entries=cancelled.cancelled_entries,
+                   kept_entries=cancelled.kept_entries, at=utc_timestamp(cancelled.at),
+                   by=cancelled.by)
 
 
 # -- journal entries ---------------------------------------------------------------------------
@@ -308,7 +327,7 @@ class JournalEntry(ApiModel):
 
     @classmethod
     def of(cls, view: EntryView) -> Self:
-        entry = JournalEntryCreated.model_validate(view.data)
+        entry = view.data
         transferred = entry.transfer_status == "yes" and view.transferred_at is not None
         return cls(
             number=entry.number,
@@ -375,6 +394,11 @@ class JournalEntryCancellation(Answer):
     at: str = Field(description=AT)
     by: str | None = Field(description=BY)
 
+    @classmethod
+    def of(cls, cancelled: JournalEntryCancelled) -> Self:
+        """The event's data, field for field (camelCase by the alias generator)."""
+        return cls.model_validate(cancelled.document())
+
 
 class BasicInformation(RequestBody):
     """Zuora's ``UpdateBasicSummaryJournalEntryRequest``. The ledger records only
@@ -395,6 +419,13 @@ class TransferStatusChange(Answer):
     transferred_to_accounting: ZuoraTransferStatus
     at: str | None = Field(description=AT)
     by: str | None = Field(description=BY)
+
+    @classmethod
+    def of(cls, changed: JournalEntryTransferStatusChanged) -> Self:
+        return cls(number=changed.number,
+                   transferred_to_accounting=zuora.TRANSFER_STATUS[changed.to],
+                   at=None if changed.at is None else utc_timestamp(changed.at),
+                   by=changed.by)
 
 
 # -- accounting periods ------------------------------------------------------------------------
@@ -552,3 +583,46 @@ class Health(Answer):
 class Readiness(Answer):
     checks: dict[str, str]
 
+
+
+# -- the outbound contract, as the answers serve it --------------------------------------------
+
+
+class Served(NamedTuple):
+    """The answer an outbound model is served in, and how those of its fields that the
+    answer does not carry under their own name (camelCase: the alias generator) show in it:
+    the answer's fields that carry each, or none when it is left out (with why, beside it)."""
+
+    answer: type[BaseModel]
+    renamed: Mapping[str, tuple[str, ...]]
+
+
+#: Every outbound event's data (``events.journal``) and the Zuora-shaped answer made from
+#: it. A test keeps this complete: a field added to an outbound model fails it until the
+#: answer carries the field or the table says where it went or why it is left out.
+SERVED_AS: Mapping[type[BaseModel], Served] = {
+    JournalRunCompleted: Served(ListedJournalRun, {
+        "org": ("organizationLabels",),
+        "target": ("accountingPeriodName", "targetStartDate", "targetEndDate"),
+        "created_at": ("createdOn",),
+    }),
+    JournalEntryCreated: Served(JournalEntry, {
+        "org": ("organizationLabel",),
+        "accounting_period": ("accountingPeriodName",),
+        "lines": ("journalEntryItems",),
+        "transfer_status": ("transferredToAccounting",),
+    }),
+    JournalEntryCancelled: Served(JournalEntryCancellation, {}),
+    JournalRunCancelled: Served(JournalRunCancellation, {}),
+    # A reversal answers with the new entry; the reversed one shows the reversal's data.
+    JournalEntryReversed: Served(JournalEntry, {
+        "reversed_by": ("reversalEntry",),  # the entry; the answer's reversedBy is the actor
+        "at": ("reversedOn",),
+        "by": ("reversedBy",),
+        "released_transaction_count": (),  # Zuora's entry has no such figure
+    }),
+    JournalEntryTransferStatusChanged: Served(TransferStatusChange, {
+        "from": (),  # Zuora's CommonResponse has no previous status
+        "to": ("transferredToAccounting",),
+    }),
+}

@@ -368,8 +368,8 @@ class Demo:
         with self.show.step("journal runs (billing, cash)", len(requests)) as done:
             for n, request in enumerate(requests, 1):
                 run = await create_journal_run(pool, request)
-                runs.append(run)
-                entries += await list_entries(pool, run=run["number"])
+                runs.append(run.document())
+                entries += [e.document() for e in await list_entries(pool, run=run.number)]
                 done(n)
         return runs, entries
 
@@ -377,7 +377,7 @@ class Demo:
         """What month-end does with an entry already in the GL: the GL integration marks it
         transferred, and an operator reverses it (it can no longer be cancelled)."""
         with self.show.step(f"{number}: transferred, then reversed", 2) as done:
-            transferred = await set_transfer_status(pool, number, "yes")
+            transferred = (await set_transfer_status(pool, number, "yes")).document()
             done(1)
             reversal = await reverse_entry(pool, number, REVERSAL_DATE)
             done(2)

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import typer
 
-from events.journal import utc_timestamp
+from events.journal import (
+    JournalEntryCreated,
+    JournalEntryPreview,
+    JournalRunCompleted,
+    JournalRunPreview,
+    utc_timestamp,
+)
 from events.journal_rules import JournalRunRequest
 from services.cli.output import JSON_OPTION, console, handles_errors, print_json, table
 from services.cli.runtime import run_with_store
@@ -26,9 +33,11 @@ runs_app = typer.Typer(help="Journal runs: turn pending transactions into summar
 entries_app = typer.Typer(help="Summary journal entries.")
 
 
-def print_entries(entries: list[dict[str, Any]], title: str = "journal entries") -> None:
+def print_entries(
+    entries: Sequence[JournalEntryCreated | JournalEntryPreview], title: str = "journal entries"
+) -> None:
     rows: list[list[Any]] = []
-    for e in entries:
+    for e in (entry.document() for entry in entries):
         for i, line in enumerate(e["lines"]):
             head = i == 0
             rows.append([
@@ -43,7 +52,10 @@ def print_entries(entries: list[dict[str, Any]], title: str = "journal entries")
                                 "credit", "status"], rows))
 
 
-def print_run(run: dict[str, Any], view: views.RunView | None = None) -> None:
+def print_run(
+    shown: JournalRunCompleted | JournalRunPreview, view: views.RunView | None = None
+) -> None:
+    run = shown.document()
     target = run["target"]
     created = "" if not run["number"] else (
         f"  created {run['created_at']} by {run['created_by'] or '(unknown)'}")
@@ -62,8 +74,8 @@ def print_run(run: dict[str, Any], view: views.RunView | None = None) -> None:
 def print_history(view: views.EntryView) -> None:
     """Who did what to an entry, and when: the audit lines under its table."""
     entry = view.data
-    if entry["reverses"]:
-        console.print(f"{entry['number']} reverses {entry['reverses']}")
+    if entry.reverses:
+        console.print(f"{entry.number} reverses {entry.reverses}")
     if view.transferred_at is not None:
         console.print(f"transferred (yes) {utc_timestamp(view.transferred_at)} by "
                       f"{view.transferred_by or '(unknown)'}")
@@ -101,20 +113,20 @@ def runs_create(
         journal_entry_date=parse_date(je_date, "--je-date") if je_date else None,
     )
 
-    async def work(_s: Settings, pool: asyncpg.Pool) -> dict[str, Any]:
+    async def work(
+        _s: Settings, pool: asyncpg.Pool
+    ) -> tuple[JournalRunCompleted | JournalRunPreview, list[JournalEntryCreated]]:
         result = await create_journal_run(pool, request, dry_run=dry_run)
-        if not dry_run:
-            result["entries"] = await views.list_entries(pool, run=result["number"])
-        return result
+        if isinstance(result, JournalRunPreview):
+            return result, []
+        return result, await views.list_entries(pool, run=result.number)
 
-    result = run_with_store(work)
-    entries = result.pop("entries")
-    if dry_run:
-        result["number"] = None
+    result, made = run_with_store(work)
     if as_json:
-        print_json(result | ({"entries": entries} if dry_run else {}))
+        print_json(result)  # a dry run's with its entries
         return
     print_run(result)
+    entries = result.entries if isinstance(result, JournalRunPreview) else made
     if entries:
         print_entries(entries)
 
@@ -154,9 +166,10 @@ def runs_cancel(number: str, as_json: bool = JSON_OPTION) -> None:
     if as_json:
         print_json(result)
     else:
-        console.print(f"{number}: cancelled {', '.join(result['cancelled_entries']) or 'none'}; "
-                      f"kept {', '.join(result['kept_entries']) or 'none'}; run {result['status']}"
-                      f" ({result['at']} by {result['by']})")
+        done = result.document()
+        console.print(f"{number}: cancelled {', '.join(result.cancelled_entries) or 'none'}; "
+                      f"kept {', '.join(result.kept_entries) or 'none'}; run {result.status}"
+                      f" ({done['at']} by {done['by']})")
 
 
 @entries_app.command("list")
@@ -192,9 +205,10 @@ def entries_show(number: str, as_json: bool = JSON_OPTION) -> None:
 @handles_errors()
 def entries_cancel(number: str, as_json: bool = JSON_OPTION) -> None:
     """Cancel an entry; its transactions go back to pending."""
-    result = run_with_store(lambda _s, pool: entry_commands.cancel_entry(pool, number))
+    result = run_with_store(lambda _s, pool: entry_commands.cancel_entry(pool, number)).document()
     if as_json:
-        print_json(result)
+        # Keys in name order, as this command has always printed them (the stored event's).
+        print_json(dict(sorted(result.items())))
     else:
         console.print(f"{number} cancelled; {result['released_transaction_count']} released "
                       f"({result['at']} by {result['by']})")
@@ -210,7 +224,7 @@ def entries_transfer(
     """Record the GL integration's transfer status of an entry."""
     result = run_with_store(
         lambda _s, pool: entry_commands.set_transfer_status(pool, number, status)
-    )
+    ).document()
     if as_json:
         print_json(result)
     else:
@@ -236,8 +250,7 @@ def entries_reverse(
     if as_json:
         print_json(reversed_)
         return
-    print_entries([done.entry.model_dump(mode="json")],
-                  title=f"{done.entry.number} reverses {number}")
+    print_entries([done.entry], title=f"{done.entry.number} reverses {number}")
     console.print(f"{number} reversed by {done.entry.number} ({reversed_['at']} by "
                   f"{reversed_['by']}); {reversed_['released_transaction_count']} transactions "
                   "pending again")

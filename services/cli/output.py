@@ -16,6 +16,7 @@ from uuid import UUID
 import asyncpg
 import typer
 from aiokafka.errors import KafkaConnectionError
+from pydantic import BaseModel
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -56,6 +57,8 @@ JSON_OPTION = typer.Option(False, "--json", help="Print one JSON document on std
 
 
 def _default(value: Any) -> Any:
+    if isinstance(value, BaseModel):  # the ledger's models print as they are emitted
+        return value.model_dump(mode="json", by_alias=True)
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, (date, datetime)):

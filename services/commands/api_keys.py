@@ -14,14 +14,15 @@ import hashlib
 import re
 import secrets
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast, get_args
 
 import asyncpg
 
-from services.commands.recording import admin_transaction, command_event, record
+from events.ledger_events import ApiKeyCreated, ApiKeyRevoked, Role
+from services.commands.recording import admin_unit_of_work, command_event
 from services.errors import Conflict, NotFound, RejectedInput
 
-ROLES = ("viewer", "operator")
+ROLES: tuple[str, ...] = get_args(Role)
 #: Letters, digits and ``. _ @ -``: a name is printed in logs and tables, so nothing that
 #: could forge a line or hide in one.
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,99}")
@@ -53,11 +54,11 @@ def check_name(name: str) -> str:
     return name
 
 
-def check_role(role: str) -> str:
+def check_role(role: str) -> Role:
     if role not in ROLES:
         raise RejectedInput("api_key_role_invalid",
                             f"an API key's role is one of {', '.join(ROLES)}, not {role!r}")
-    return role
+    return cast(Role, role)
 
 
 def key_dict(row: asyncpg.Record) -> dict[str, Any]:
@@ -66,40 +67,34 @@ def key_dict(row: asyncpg.Record) -> dict[str, Any]:
             "revoked_at": row["revoked_at"]}
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
-
-
 async def create_api_key(pool: asyncpg.Pool, name: str, role: str) -> dict[str, Any]:
     """A new key; the answer's ``token`` is the only copy of it there will ever be."""
     check_name(name)
-    check_role(role)
+    checked_role = check_role(role)
     token = new_token()
-    async with admin_transaction(pool) as conn:
-        if await conn.fetchrow(_KEY, name) is not None:
+    async with admin_unit_of_work(pool) as uow:
+        if await uow.conn.fetchrow(_KEY, name) is not None:
             raise Conflict("api_key_exists",
                            f"an API key named {name!r} exists (or existed: names are not "
                            "reused); choose another name")
-        await record(conn, [command_event(
-            "api_key.created", f"api_key:{name}",
-            {"name": name, "role": role, "token_hash": token_hash(token),
-             "created_at": _now()},
-        )])
+        created = ApiKeyCreated(name=name, role=checked_role, token_hash=token_hash(token),
+                                created_at=datetime.now(UTC))
+        await uow.record([command_event(created, f"api_key:{name}")])
     return {"name": name, "role": role, "token": token}
 
 
 async def revoke_api_key(pool: asyncpg.Pool, name: str) -> dict[str, Any]:
     """The key stops working at once, in every server (they look keys up per request)."""
-    async with admin_transaction(pool) as conn:
-        row = await conn.fetchrow(_KEY, name)
+    async with admin_unit_of_work(pool) as uow:
+        row = await uow.conn.fetchrow(_KEY, name)
         if row is None:
             raise NotFound("api_key_not_found", f"no API key named {name!r}")
         if row["revoked_at"] is not None:
             raise Conflict("api_key_already_revoked",
                            f"API key {name!r} was already revoked at {row['revoked_at']}")
-        await record(conn, [command_event("api_key.revoked", f"api_key:{name}",
-                                          {"name": name, "revoked_at": _now()})])
-        revoked = await conn.fetchrow(_KEY, name)
+        await uow.record([command_event(ApiKeyRevoked(name=name, revoked_at=datetime.now(UTC)),
+                                        f"api_key:{name}")])
+        revoked = await uow.conn.fetchrow(_KEY, name)
     assert revoked is not None
     return key_dict(revoked)
 

@@ -6,11 +6,11 @@ from typing import Any
 
 import asyncpg
 
+from events.ledger_events import OrgCreated
 from services.commands.recording import (
-    admin_transaction,
+    admin_unit_of_work,
     command_event,
     open_ended_period_event,
-    record,
 )
 from services.errors import Conflict, RejectedInput
 
@@ -23,15 +23,13 @@ async def create_org(pool: asyncpg.Pool, name: str) -> dict[str, Any]:
         raise RejectedInput("org_name_required", "an org needs a name")
     if name.lower() in RESERVED:
         raise RejectedInput("org_name_reserved", f"{name!r} names the unlabeled scope")
-    async with admin_transaction(pool) as conn:
-        if await conn.fetchval("SELECT EXISTS (SELECT 1 FROM orgs WHERE name = $1)", name):
+    created = OrgCreated(name=name)
+    async with admin_unit_of_work(pool) as uow:
+        if await uow.conn.fetchval("SELECT EXISTS (SELECT 1 FROM orgs WHERE name = $1)", name):
             raise Conflict("org_exists", f"org {name!r} already exists")
-        await record(
-            conn,
-            [command_event("org.created", f"org:{name}", {"name": name}, org=name),
-             open_ended_period_event(name)],
-        )
-    return {"name": name}
+        await uow.record([command_event(created, f"org:{name}", org=name),
+                          open_ended_period_event(name)])
+    return created.model_dump(mode="json")
 
 
 async def list_orgs(pool: asyncpg.Pool) -> list[dict[str, Any]]:

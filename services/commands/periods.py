@@ -8,6 +8,7 @@ from typing import Any
 
 import asyncpg
 
+from events.ledger_events import PeriodStatusChanged
 from events.periods import (
     CLOSED,
     OPEN,
@@ -19,13 +20,13 @@ from events.periods import (
 )
 from events.violations import RuleViolation
 from services.commands.recording import (
-    admin_transaction,
+    admin_unit_of_work,
     as_ledger_error,
     command_event,
-    ensure_initialized,
+    initialized,
     load_periods,
     period_created_event,
-    record,
+    periods_stream,
     scope_of,
 )
 from services.errors import NotFound, RejectedInput
@@ -55,20 +56,23 @@ async def create_period(
     fiscal_quarter: int | None = None,
     notes: str | None = None,
 ) -> dict[str, Any]:
-    async with admin_transaction(pool) as conn:
-        scope = await scope_of(conn, org)
-        periods = await load_periods(conn, scope)
+    async with admin_unit_of_work(pool) as uow:
+        scope = await scope_of(uow.conn, org)
+        periods = await load_periods(uow.conn, scope)
         try:
             check_new_period(periods, name, start, end, fiscal_year, fiscal_quarter)
         except RuleViolation as violation:
             raise as_ledger_error(violation) from violation
         period = Period(scope, name, start, end, OPEN, fiscal_year, fiscal_quarter)
-        await record(conn, [period_created_event(period, notes=notes)])
+        await uow.record([period_created_event(period, notes=notes)])
     return period_dict(period)
 
 
 async def list_periods(pool: asyncpg.Pool, org: str | None) -> list[dict[str, Any]]:
-    async with admin_transaction(pool) as conn:
+    """A read: no lock (a new ledger is initialised first, so it lists its open-ended
+    period)."""
+    await initialized(pool)
+    async with pool.acquire() as conn:
         periods = await load_periods(conn, await scope_of(conn, org))
     return [period_dict(p) for p in periods]
 
@@ -80,9 +84,9 @@ async def change_period_status(
     if to not in (OPEN, PENDING_CLOSE, CLOSED):
         raise RejectedInput("period_status_invalid",
                             f"a period is {OPEN}, {PENDING_CLOSE} or {CLOSED}, not {to!r}")
-    async with admin_transaction(pool) as conn:
-        scope = await scope_of(conn, org)
-        periods = await load_periods(conn, scope)
+    async with admin_unit_of_work(pool) as uow:
+        scope = await scope_of(uow.conn, org)
+        periods = await load_periods(uow.conn, scope)
         try:
             if to in (CLOSED, PENDING_CLOSE):
                 period = check_close(periods, name, to=to)
@@ -90,15 +94,9 @@ async def change_period_status(
                 period = check_reopen(periods, name)
         except RuleViolation as violation:
             raise as_ledger_error(violation) from violation
-        await record(
-            conn,
-            [command_event(
-                "period.status_changed",
-                f"periods:{scope or 'unlabeled'}",
-                {"scope": scope, "name": name, "from": period.status, "to": to},
-                org=scope or None,
-            )],
-        )
+        changed = PeriodStatusChanged.model_validate(
+            {"scope": scope, "name": name, "from": period.status, "to": to})
+        await uow.record([command_event(changed, periods_stream(scope), org=scope or None)])
     return period_dict(
         Period(period.scope, period.name, period.start, period.end, to, period.fiscal_year,
                period.fiscal_quarter, period.open_ended)
@@ -170,8 +168,8 @@ async def list_period_records(
     pool: asyncpg.Pool, *, orgs: list[str] | None = None, limit: int, offset: int = 0
 ) -> list[dict[str, Any]]:
     """Periods of every scope, or of the named orgs only (each must exist)."""
-    async with pool.acquire() as conn, conn.transaction():
-        await ensure_initialized(conn)
+    await initialized(pool)
+    async with pool.acquire() as conn:
         scopes = None if orgs is None else [await scope_of(conn, org) for org in orgs]
         rows = await conn.fetch(_LIST_RECORDS, scopes, limit, offset)
     return [period_record(r) for r in rows]

@@ -1,47 +1,33 @@
-"""How a command writes: append its events, fold them into the projections, queue the
-outbound ones. One path for every command, so none can forget a step."""
+"""How a command's events are made, and the command-side state it reads.
+
+Every command writes through a unit of work (``services.store.unit_of_work``), which takes
+the locks, appends, folds the projections and fills the outbox; its events are made here
+from their data models (``events.catalogue``), so their type and field names cannot drift.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import asyncpg
+from pydantic import BaseModel
 
-import projections
+from events.catalogue import event_envelope
 from events.journal_rules import LedgerSettings
+from events.ledger_events import PeriodCreated, SettingsChanged
 from events.periods import OPEN_ENDED_NAME, UNLABELED_SCOPE, Period
 from events.transaction_types import Settlement
 from events.violations import RuleViolation
 from services.actor import current_actor
 from services.errors import Conflict, LedgerError, NotFound, RejectedInput
-from services.store import locks, log
-
-#: Serialises operator commands that validate and then append (settings, orgs, periods,
-#: API keys).
-ADMIN_LOCK = locks.ADMIN
-
-#: Event types relayed to ``ledger.journal-entries`` (docs/contract.md §2, outbound).
-OUTBOUND_TYPES = (
-    "journal_run.completed",
-    "journal_entry.created",
-    "journal_entry.cancelled",
-    "journal_entry.reversed",
-    "journal_run.cancelled",
-    "journal_entry.transfer_status_changed",
-)
-
-_OUTBOX = """
-INSERT INTO outbox (event_id, event_type, key, payload, event_position)
-SELECT event_id, event_type, coalesce(org, 'unlabeled'), payload - 'internal', position
-FROM events WHERE position = ANY($1) AND event_type = ANY($2::text[])
-ORDER BY position
-"""
+from services.store import log
+from services.store.unit_of_work import UnitOfWork, unit_of_work
 
 
 def command_metadata() -> str:
@@ -50,52 +36,31 @@ def command_metadata() -> str:
 
 
 def command_event(
-    event_type: str,
+    data: BaseModel,
     stream: str,
-    data: dict[str, Any],
     *,
     org: str | None = None,
     internal: dict[str, Any] | None = None,
     occurred_at: datetime | None = None,
 ) -> log.NewEvent:
-    """An event in the contract's envelope; ``internal`` holds what only the store needs,
-    the metadata records the actor. ``occurred_at`` (default now): the command's time, when
-    its data records it too (``at``, ``created_at``)."""
+    """The event whose data ``data`` is (its type from the registry), in the contract's
+    envelope; ``internal`` holds what only the store needs, the metadata records the actor.
+    ``occurred_at`` (default now): the command's time, when its data records it too
+    (``at``, ``created_at``)."""
     event_id = uuid.uuid4()
-    when = occurred_at if occurred_at is not None else datetime.now(UTC)
-    payload: dict[str, Any] = {
-        "event_id": str(event_id),
-        "event_type": event_type,
-        "occurred_at": when.astimezone(UTC).isoformat().replace("+00:00", "Z"),
-        "org": org,
-        "schema_version": 1,
-        "data": data,
-    }
+    payload = event_envelope(data, org, event_id, occurred_at)
     if internal is not None:
         payload["internal"] = internal
     text = json.dumps(payload, separators=(",", ":"), sort_keys=True, default=str)
     return log.NewEvent(
         stream=stream,
         event_id=event_id,
-        event_type=event_type,
+        event_type=payload["event_type"],
         org=org,
         payload=text,
         body_hash=hashlib.sha256(text.encode()).digest(),
         metadata=command_metadata(),
     )
-
-
-async def record(conn: asyncpg.Connection, events: Sequence[log.NewEvent]) -> list[int]:
-    """Append, apply to every projection, queue outbound events. Call inside a transaction."""
-    return await fold(conn, sorted((await log.append(conn, events)).values()))
-
-
-async def fold(conn: asyncpg.Connection, positions: list[int]) -> list[int]:
-    """Apply just-appended events to every projection and queue the outbound ones."""
-    if positions:
-        await projections.apply_all(conn, positions[0], positions[-1], positions)
-        await conn.execute(_OUTBOX, positions, list(OUTBOUND_TYPES))
-    return positions
 
 
 def as_ledger_error(violation: RuleViolation) -> LedgerError:
@@ -105,68 +70,73 @@ def as_ledger_error(violation: RuleViolation) -> LedgerError:
     return kinds[violation.kind](violation.code, violation.message)
 
 
-@asynccontextmanager
-async def admin_transaction(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
-    """One transaction, serialised with other operator commands, on an initialised ledger."""
-    async with pool.acquire() as conn, conn.transaction():
-        await log.hold_writers_lock(conn)
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", ADMIN_LOCK)
-        await ensure_initialized(conn)
-        yield conn
+# -- a new ledger ---------------------------------------------------------------------------
+
+_INITIALIZED = "SELECT EXISTS (SELECT 1 FROM ledger_settings)"
 
 
-# -- reading the command-side state -------------------------------------------------------
-
-
-async def ensure_initialized(conn: asyncpg.Connection) -> None:
+async def ensure_initialized(uow: UnitOfWork) -> None:
     """A new ledger starts with default settings and the unlabeled open-ended period.
 
-    Initialising takes the operator-command lock and checks again, so a journal run racing
+    Initialising takes the operator commands' lock and checks again, so a journal run racing
     the first command of a new ledger cannot write the defaults a second time.
     """
-    if await conn.fetchval("SELECT count(*) FROM ledger_settings"):
+    if await uow.conn.fetchval(_INITIALIZED):
         return
-    await log.hold_writers_lock(conn)  # always before ADMIN_LOCK: one lock order, no deadlock
-    await conn.execute("SELECT pg_advisory_xact_lock($1)", ADMIN_LOCK)
-    if await conn.fetchval("SELECT count(*) FROM ledger_settings"):
+    await uow.lock_admin()
+    if await uow.conn.fetchval(_INITIALIZED):
         return
     defaults = LedgerSettings()
-    await record(
-        conn,
-        [
-            command_event(
-                "settings.changed",
-                "settings",
-                {
-                    "settlement": str(defaults.settlement),
-                    "harmonization": defaults.harmonization,
-                    "multi_org": defaults.multi_org,
-                },
-            ),
-            open_ended_period_event(UNLABELED_SCOPE),
-        ],
-    )
+    await uow.record([
+        command_event(SettingsChanged(settlement=defaults.settlement,
+                                      harmonization=defaults.harmonization,
+                                      multi_org=defaults.multi_org), "settings"),
+        open_ended_period_event(UNLABELED_SCOPE),
+    ])
+
+
+@asynccontextmanager
+async def admin_unit_of_work(pool: asyncpg.Pool) -> AsyncIterator[UnitOfWork]:
+    """A unit of work serialised with the other operator commands, on an initialised
+    ledger."""
+    async with unit_of_work(pool, admin=True) as uow:
+        await ensure_initialized(uow)
+        yield uow
+
+
+async def initialized(pool: asyncpg.Pool) -> None:
+    """For a reader: make sure the ledger is initialised. Once it is (after its first
+    command), this is one read and takes no lock; before, it initialises it in a unit of
+    work of its own."""
+    if await pool.fetchval(_INITIALIZED):
+        return
+    async with unit_of_work(pool) as uow:
+        await ensure_initialized(uow)
 
 
 def period_created_event(period: Period, *, notes: str | None = None) -> log.NewEvent:
     """``period.created``, built in this one place: the period gets its id here (32 hex
     digits, like Zuora's ids), recorded in the event so that every rebuild keeps it."""
-    return command_event(
-        "period.created",
-        f"periods:{period.scope or 'unlabeled'}",
-        {
-            "id": uuid.uuid4().hex,
-            "scope": period.scope,
-            "name": period.name,
-            "start_date": period.start.isoformat() if period.start else None,
-            "end_date": period.end.isoformat() if period.end else None,
-            "fiscal_year": period.fiscal_year,
-            "fiscal_quarter": period.fiscal_quarter,
-            "open_ended": period.open_ended,
-            "notes": notes,
-        },
-        org=period.scope or None,
-    )
+    created = PeriodCreated(
+        id=uuid.uuid4().hex, scope=period.scope, name=period.name, start_date=period.start,
+        end_date=period.end, fiscal_year=period.fiscal_year,
+        fiscal_quarter=period.fiscal_quarter, open_ended=period.open_ended, notes=notes)
+    return command_event(created, periods_stream(period.scope), org=period.scope or None)
+
+
+def periods_stream(scope: str) -> str:
+    """The stream of a scope's period events."""
+    return f"periods:{scope or 'unlabeled'}"
+
+
+def run_stream(number: str) -> str:
+    """The stream of a journal run's events."""
+    return f"journal_run:{number}"
+
+
+def entry_stream(number: str) -> str:
+    """The stream of a journal entry's events (``run_sql`` names it so for a run's)."""
+    return f"journal_entry:{number}"
 
 
 def open_ended_period_event(scope: str) -> log.NewEvent:

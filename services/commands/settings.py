@@ -15,13 +15,9 @@ from typing import Any
 import asyncpg
 
 from events.journal_rules import LedgerSettings
+from events.ledger_events import SettingsChanged
 from events.transaction_types import TRANSACTION_TYPES, Settlement
-from services.commands.recording import (
-    admin_transaction,
-    command_event,
-    load_settings,
-    record,
-)
+from services.commands.recording import admin_unit_of_work, command_event, load_settings
 from services.errors import RejectedInput
 
 KEYS = ("settlement", "harmonization", "multi_org")
@@ -47,11 +43,9 @@ _HAS_TRANSACTIONS = "SELECT EXISTS (SELECT 1 FROM pending_transactions)"
 
 
 def settings_dict(settings: LedgerSettings) -> dict[str, Any]:
-    return {
-        "settlement": str(settings.settlement),
-        "harmonization": settings.harmonization,
-        "multi_org": settings.multi_org,
-    }
+    """The settings as ``ledger settings`` shows them: their event's data."""
+    return SettingsChanged(settlement=settings.settlement, harmonization=settings.harmonization,
+                           multi_org=settings.multi_org).model_dump(mode="json")
 
 
 def _boolean(key: str, value: str) -> bool:
@@ -157,20 +151,25 @@ async def set_settings(
 ) -> dict[str, Any]:
     """Apply ``changes``; ``force`` turns Multi-Org on over unjournaled legacy transactions.
 
-    Runs under the log writers' lock, so no transaction arrives between the checks and the
-    event. A forced switch records ``"forced": true`` and the counts it overrode in the
-    ``settings.changed`` data.
+    Runs in a unit of work (it holds the log writers' lock), so no transaction arrives
+    between the checks and the event. A forced switch records ``"forced": true`` and the
+    counts it overrode in the ``settings.changed`` data.
     """
-    async with admin_transaction(pool) as conn:
-        current = await load_settings(conn)
+    async with admin_unit_of_work(pool) as uow:
+        current = await load_settings(uow.conn)
         new = apply_changes(current, changes,
-                            has_transactions=await conn.fetchval(_HAS_TRANSACTIONS))
+                            has_transactions=await uow.conn.fetchval(_HAS_TRANSACTIONS))
         if new == current:
             return settings_dict(new)
-        data = settings_dict(new)
+        overridden = None
         if not current.multi_org and new.multi_org:
-            unjournaled = await unjournaled_unsupported(conn)
+            unjournaled = await unjournaled_unsupported(uow.conn)
             if check_multi_org_switch(current, new, unjournaled, force=force):
-                data |= {"forced": True, "unjournaled": unjournaled}
-        await record(conn, [command_event("settings.changed", "settings", data)])
+                overridden = unjournaled
+        await uow.record([command_event(
+            SettingsChanged(settlement=new.settlement, harmonization=new.harmonization,
+                            multi_org=new.multi_org,
+                            forced=True if overridden is not None else None,
+                            unjournaled=overridden),
+            "settings")])
         return settings_dict(new)

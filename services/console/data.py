@@ -94,9 +94,9 @@ def close_status(
                                             Decimal(row["amount"]))
     for view in entries:
         entry = view.data
-        if entry["status"] == "created" and entry.get("reverses") is None:
-            status.states["journaled"].add(int(entry["transaction_count"]), entry["currency"],
-                                           Decimal(entry["total_debit"]))
+        if entry.status == "created" and entry.reverses is None:
+            status.states["journaled"].add(entry.transaction_count, entry.currency,
+                                           entry.total_debit)
     return status
 
 

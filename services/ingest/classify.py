@@ -38,13 +38,14 @@ from events import (
     canonical_body,
     parse_billing_event,
 )
+from events.errors import (
+    DUPLICATE_CONFLICT,
+    DUPLICATE_TRANSACTION,
+    UNKNOWN_ORG,
+    UNKNOWN_TRANSACTION,
+)
 from services.ingest.records import InboundRecord, Rejection
 from services.store.log import NewEvent
-
-DUPLICATE_CONFLICT = "duplicate_conflict"
-DUPLICATE_TRANSACTION = "duplicate_transaction"
-UNKNOWN_TRANSACTION = "unknown_transaction"
-UNKNOWN_ORG = "unknown_org"
 
 TransactionKey = tuple[str, str]
 

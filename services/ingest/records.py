@@ -11,12 +11,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
+from events.catalogue import event_envelope
+from events.names import MESSAGE_REJECTED
+from events.rejections import MessageRejected
 from services.store.log import NewEvent
 
 #: Namespace of rejection event ids: one rejection per (topic, partition, offset), so a
 #: re-consumed bad message is recognised as already refused.
 REJECTION_NAMESPACE = uuid.UUID("0b9d1f44-5f1e-4a36-9d1e-6c1a3c9b7e21")
-MESSAGE_REJECTED = "message.rejected"
 
 
 class InboundRecord(NamedTuple):
@@ -68,30 +70,25 @@ class Rejection:
         }
 
     def to_event(self, rejected_at: datetime | None = None) -> NewEvent:
+        """The ``message.rejected`` event that records this refusal."""
         record = self.record
-        when = (rejected_at or datetime.now(UTC)).isoformat()
-        payload = {
-            "event_id": str(self.event_id),
-            "event_type": MESSAGE_REJECTED,
-            "occurred_at": when,
-            "org": None,
-            "schema_version": 1,
-            "data": {
-                "topic": record.topic,
-                "partition": record.partition,
-                "offset": record.offset,
-                "key": _b64(record.key),
-                "value": _b64(record.value),
-                "headers": [[_storable(k), _b64(v)] for k, v in record.headers],
-                "error_code": self.code,
-                "error_detail": self.detail,
-                "error_field": self.field,
-                "rejected_at": when,
-            },
-        }
+        when = rejected_at or datetime.now(UTC)
+        data = MessageRejected(
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            key=_b64(record.key),
+            value=_b64(record.value) or "",
+            headers=[(_storable(k), _b64(v)) for k, v in record.headers],
+            error_code=self.code,
+            error_detail=self.detail,
+            error_field=self.field,
+            rejected_at=when,
+        )
+        payload = event_envelope(data, None, self.event_id, when)
         text = json.dumps(payload, separators=(",", ":"), sort_keys=True)
         return NewEvent(
-            stream=f"rejected:{record.topic}/{record.partition}",
+            stream=rejected_stream(record),
             event_id=self.event_id,
             event_type=MESSAGE_REJECTED,
             org=None,
@@ -99,6 +96,11 @@ class Rejection:
             body_hash=hashlib.sha256(record.value).digest(),
             metadata=record.metadata,
         )
+
+
+def rejected_stream(record: InboundRecord) -> str:
+    """The stream of the refusals (and their repairs) of a topic's partition."""
+    return f"rejected:{record.topic}/{record.partition}"
 
 
 @functools.lru_cache(maxsize=64)

@@ -1,4 +1,4 @@
-"""One PostgreSQL transaction per batch: events, projections and Kafka offsets together.
+"""One unit of work per batch: events, projections and Kafka offsets in one transaction.
 
 That single transaction is what turns at-least-once Kafka into exactly-once effect: if the
 process dies anywhere, the batch is read again from the stored offsets and every event in
@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import asyncpg
 
-import projections
 from projections import pending
 from services import metrics
 from services.ingest.classify import (
@@ -28,6 +27,7 @@ from services.ingest.classify import (
 from services.ingest.records import InboundRecord, Rejection
 from services.ingest.recovery import store_isolating
 from services.store import log
+from services.store.unit_of_work import unit_of_work
 
 PublishRejection = Callable[[Rejection], Awaitable[None]]
 
@@ -115,19 +115,11 @@ async def _write_once(
     publish_rejection: PublishRejection,
 ) -> BatchResult:
     records = [p.record for p in parsed]
-    async with pool.acquire() as conn, conn.transaction():
-        await log.hold_writers_lock(conn)
-        outcome = await judge(conn, parsed)
-        new = outcome.new_events + [r.to_event() for r in outcome.rejections]
-        positions = await log.append(conn, new)
-        if positions:
-            values = sorted(positions.values())
-            contiguous = values[-1] - values[0] + 1 == len(values)
-            await projections.apply_all(conn, values[0], values[-1],
-                                        None if contiguous else values,
-                                        {e.event_type for e in new})
+    async with unit_of_work(pool) as uow:
+        outcome = await judge(uow.conn, parsed)
+        await uow.record(outcome.new_events + [r.to_event() for r in outcome.rejections])
         if group_id is not None:
-            await store_offsets(conn, group_id, records)
+            await store_offsets(uow.conn, group_id, records)
         # Last before the commit: a batch the database refuses has sent nothing, so the
         # search for the message at fault does not send its refused neighbours twice.
         for rejection in outcome.rejections:

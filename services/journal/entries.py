@@ -11,23 +11,28 @@ and by whom (``by``: the actor of its metadata) in its event's data.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import cast
 
 import asyncpg
 
-from events.journal import utc_timestamp
+from events.journal import (
+    TRANSFER_STATUSES,
+    JournalEntryCancelled,
+    JournalEntryTransferStatusChanged,
+    JournalRunCancelled,
+    JournalRunCancelOutcome,
+    TransferStatus,
+)
 from services import metrics
 from services.actor import current_actor
-from services.commands.recording import command_event, record
+from services.commands.recording import command_event, entry_stream, run_stream
 from services.errors import Conflict, NotFound, RejectedInput
-from services.journal.run import lock_scope
 from services.journal.views import get_entry, get_run
-from services.store.log import hold_writers_lock
+from services.store import log
+from services.store.unit_of_work import UnitOfWork, unit_of_work
 
-TRANSFER_STATUSES = ("no", "processing", "yes", "error", "ignore")
 LOCKED_BY_TRANSFER = ("yes", "processing")
 
 
@@ -42,33 +47,23 @@ async def _entry_row(conn: asyncpg.Connection, number: str) -> asyncpg.Record:
     return row
 
 
-async def locked_entry(conn: asyncpg.Connection, number: str) -> asyncpg.Record:
+async def locked_entry(uow: UnitOfWork, number: str) -> asyncpg.Record:
     """The entry, read again once its scope is locked (a concurrent command may have just
     cancelled or transferred it)."""
-    await hold_writers_lock(conn)
-    row = await _entry_row(conn, number)
-    await lock_scope(conn, row["scope"])
-    return await _entry_row(conn, number)
+    row = await _entry_row(uow.conn, number)
+    await uow.lock_scope(row["scope"])
+    return await _entry_row(uow.conn, number)
 
 
-def who_and_when(at: datetime) -> dict[str, Any]:
-    """``at`` and ``by`` of a command event's data: its time and its actor."""
-    return {"at": utc_timestamp(at), "by": current_actor()}
+def _cancel_event(cancelled: JournalEntryCancelled, scope: str) -> log.NewEvent:
+    return command_event(cancelled, entry_stream(cancelled.number), org=scope or None,
+                         occurred_at=cancelled.at)
 
 
-def _cancel_event(entry: asyncpg.Record, released: int, at: datetime) -> Any:
-    return command_event(
-        "journal_entry.cancelled",
-        f"journal_entry:{entry['number']}",
-        {
-            "number": entry["number"],
-            "journal_run": entry["journal_run"],
-            "released_transaction_count": released,
-            **who_and_when(at),
-        },
-        org=entry["scope"] or None,
-        occurred_at=at,
-    )
+def _cancelled(entry: asyncpg.Record, released: int, at: datetime) -> JournalEntryCancelled:
+    return JournalEntryCancelled(number=entry["number"], journal_run=entry["journal_run"],
+                                 released_transaction_count=released, at=at,
+                                 by=current_actor())
 
 
 def _kept_by_run_cancel(entry: asyncpg.Record) -> bool:
@@ -85,9 +80,9 @@ async def released_counts(conn: asyncpg.Connection, numbers: list[str]) -> dict[
     return {r["journal_entry"]: int(r["n"]) for r in rows}
 
 
-async def cancel_entry(pool: asyncpg.Pool, number: str) -> dict[str, Any]:
-    async with pool.acquire() as conn, conn.transaction():
-        row = await locked_entry(conn, number)
+async def cancel_entry(pool: asyncpg.Pool, number: str) -> JournalEntryCancelled:
+    async with unit_of_work(pool) as uow:
+        row = await locked_entry(uow, number)
         if row["status"] == "cancelled":
             raise Conflict("journal_entry_already_cancelled", f"{number} is already cancelled")
         if row["status"] == "reversed":
@@ -105,68 +100,72 @@ async def cancel_entry(pool: asyncpg.Pool, number: str) -> dict[str, Any]:
                 f"{number} has transfer status {row['transfer_status']}: a transferred entry "
                 "cannot be cancelled",
             )
-        released = (await released_counts(conn, [number])).get(number, 0)
-        event = _cancel_event(row, released, datetime.now(UTC))
-        await record(conn, [event])
+        released = (await released_counts(uow.conn, [number])).get(number, 0)
+        cancelled = _cancelled(row, released, datetime.now(UTC))
+        await uow.record([_cancel_event(cancelled, row["scope"])])
     metrics.JOURNAL_ENTRIES_CANCELLED.inc()
-    data: dict[str, Any] = json.loads(event.payload)["data"]
-    return data
+    return cancelled
 
 
-async def cancel_run(pool: asyncpg.Pool, number: str) -> dict[str, Any]:
+async def cancel_run(pool: asyncpg.Pool, number: str) -> JournalRunCancelOutcome:
     """Cancel every entry that may be; a run keeping transferred entries stays completed."""
-    async with pool.acquire() as conn, conn.transaction():
-        await hold_writers_lock(conn)
-        run = await get_run(conn, number)
-        await lock_scope(conn, run["org"] or "")
-        run = await get_run(conn, number)
-        if run["status"] == "cancelled":
+    async with unit_of_work(pool) as uow:
+        run = await get_run(uow.conn, number)
+        await uow.lock_scope(run.org or "")
+        run = await get_run(uow.conn, number)
+        if run.status == "cancelled":
             raise Conflict("journal_run_already_cancelled", f"{number} is already cancelled")
-        rows = await conn.fetch(
+        rows = await uow.conn.fetch(
             "SELECT number, journal_run, scope, status, transfer_status, reverses "
             "FROM journal_entries WHERE journal_run = $1 AND status = 'created' ORDER BY number",
             number,
         )
         kept = [r["number"] for r in rows if _kept_by_run_cancel(r)]
         cancelled = [r for r in rows if not _kept_by_run_cancel(r)]
-        released = await released_counts(conn, [r["number"] for r in cancelled])
+        released = await released_counts(uow.conn, [r["number"] for r in cancelled])
         at = datetime.now(UTC)
-        data = {
-            "number": number,
-            "cancelled_entries": [r["number"] for r in cancelled],
-            "kept_entries": kept,
-            **who_and_when(at),
-        }
-        events = [_cancel_event(r, released.get(r["number"], 0), at) for r in cancelled]
-        events.append(command_event("journal_run.cancelled", f"journal_run:{number}", data,
-                                    org=run["org"], occurred_at=at))
-        await record(conn, events)
+        run_cancelled = JournalRunCancelled(
+            number=number, cancelled_entries=[r["number"] for r in cancelled],
+            kept_entries=kept, at=at, by=current_actor())
+        events = [_cancel_event(_cancelled(r, released.get(r["number"], 0), at), r["scope"])
+                  for r in cancelled]
+        events.append(command_event(run_cancelled, run_stream(number), org=run.org,
+                                    occurred_at=at))
+        await uow.record(events)
     metrics.JOURNAL_ENTRIES_CANCELLED.inc(len(cancelled))
-    return data | {"status": "completed" if kept else "cancelled"}
+    return JournalRunCancelOutcome(**run_cancelled.model_dump(),
+                                   status="completed" if kept else "cancelled")
 
 
-async def set_transfer_status(pool: asyncpg.Pool, number: str, status: str) -> dict[str, Any]:
-    """The ``journal_entry.transfer_status_changed`` data; when the status is already
-    ``status`` nothing is recorded, and ``at`` and ``by`` are null."""
+def check_transfer_status(status: str) -> TransferStatus:
     if status not in TRANSFER_STATUSES:
         raise RejectedInput(
             "transfer_status_invalid",
             f"transfer status is one of {', '.join(TRANSFER_STATUSES)}, not {status!r}",
         )
-    async with pool.acquire() as conn, conn.transaction():
-        row = await locked_entry(conn, number)
+    return cast(TransferStatus, status)
+
+
+async def set_transfer_status(
+    pool: asyncpg.Pool, number: str, status: str
+) -> JournalEntryTransferStatusChanged:
+    """The ``journal_entry.transfer_status_changed`` data; when the status is already
+    ``status`` nothing is recorded, and ``at`` and ``by`` are null."""
+    to = check_transfer_status(status)
+    async with unit_of_work(pool) as uow:
+        row = await locked_entry(uow, number)
         if row["status"] in ("cancelled", "reversed"):
             raise Conflict(f"journal_entry_{row['status']}",
                            f"{number} is {row['status']}: its transfer status is frozen")
-        data: dict[str, Any] = {"number": number, "from": row["transfer_status"], "to": status,
-                                "at": None, "by": None}
-        if row["transfer_status"] != status:
-            at = datetime.now(UTC)
-            data |= who_and_when(at)
-            await record(conn, [command_event(
-                "journal_entry.transfer_status_changed", f"journal_entry:{number}", data,
-                org=row["scope"] or None, occurred_at=at)])
-    return data
+        if row["transfer_status"] == to:
+            return JournalEntryTransferStatusChanged(number=number, from_=to, to=to, at=None,
+                                                     by=None)
+        at = datetime.now(UTC)
+        changed = JournalEntryTransferStatusChanged(
+            number=number, from_=row["transfer_status"], to=to, at=at, by=current_actor())
+        await uow.record([command_event(changed, entry_stream(number),
+                                        org=row["scope"] or None, occurred_at=at)])
+    return changed
 
 
 EXPORT_COLUMNS = (
@@ -237,9 +236,9 @@ async def export_entry_csv(
             if time_limit is not None:
                 await conn.execute(_EXPORT_STATEMENT_TIMEOUT, f"{int(time_limit * 1000)}ms")
             entry = await get_entry(conn, number)
-            if entry["status"] != "created":
+            if entry.status != "created":
                 raise Conflict("journal_entry_not_created",
-                               f"{number} is {entry['status']}: only a created entry has detail")
+                               f"{number} is {entry.status}: only a created entry has detail")
             copying = True
             await _copy_or_drop(conn, number, write)
         except BaseException:
@@ -247,7 +246,7 @@ async def export_entry_csv(
                 await transaction.rollback()
             raise
         await transaction.commit()
-        return int(entry["transaction_count"])
+        return entry.transaction_count
 
 
 async def _copy_or_drop(

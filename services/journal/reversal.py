@@ -1,6 +1,6 @@
 """Reverse an entry already in the GL (docs/domain.md §3): one transaction, set-based.
 
-1. lock as a cancel does (the log writers' lock, then the entry's scope) and read the entry;
+1. in a unit of work, lock as a cancel does (the entry's scope) and read the entry;
 2. check that it may be reversed, and find the period of the reversal date
    (``events.reversal``): nothing is written when a rule is broken;
 3. take the next entry number (last, so the counter row is locked only until commit);
@@ -24,10 +24,16 @@ from events.reversal import check_reversible, reversal_of, reversal_period
 from events.violations import RuleViolation
 from services import metrics
 from services.actor import current_actor
-from services.commands.recording import as_ledger_error, command_event, load_periods, record
+from services.commands.recording import (
+    as_ledger_error,
+    command_event,
+    entry_stream,
+    load_periods,
+)
 from services.journal import run_sql
 from services.journal.entries import locked_entry, released_counts
 from services.journal.views import get_entry
+from services.store.unit_of_work import unit_of_work
 
 __all__ = ["Reversal", "reverse_entry"]
 
@@ -51,9 +57,10 @@ async def reverse_entry(
     period (rejected).
     """
     day = on_date if on_date is not None else date.today()
-    async with pool.acquire() as conn, conn.transaction():
-        row = await locked_entry(conn, number)
-        original = JournalEntryCreated.model_validate(await get_entry(conn, number))
+    async with unit_of_work(pool) as uow:
+        conn = uow.conn
+        row = await locked_entry(uow, number)
+        original = await get_entry(conn, number)
         try:
             check_reversible(original)
             period = reversal_period(await load_periods(conn, row["scope"]), day)
@@ -67,11 +74,9 @@ async def reverse_entry(
                                          by=current_actor())
         entry = reversal_of(original, reversal_number, day, period)
         org = row["scope"] or None
-        await record(conn, [
-            command_event("journal_entry.reversed", f"journal_entry:{number}",
-                          reversed_.model_dump(mode="json"), org=org, occurred_at=at),
-            command_event("journal_entry.created", f"journal_entry:{reversal_number}",
-                          entry.model_dump(mode="json"), org=org, occurred_at=at,
+        await uow.record([
+            command_event(reversed_, entry_stream(number), org=org, occurred_at=at),
+            command_event(entry, entry_stream(reversal_number), org=org, occurred_at=at,
                           internal={"debit_account": row["debit_account"], "members": []}),
         ])
     metrics.JOURNAL_ENTRIES_REVERSED.inc()

@@ -8,21 +8,27 @@
 6. write the ``journal_entry.created`` and ``journal_run.completed`` events, fold them into
    the projections (which marks the transactions journaled) and queue them for Kafka.
 
-All of it is one PostgreSQL transaction: a refused or failed run writes nothing and
-consumes no number.
+All of it is one unit of work (``services.store.unit_of_work``): a refused or failed run
+writes nothing and consumes no number, and a dry run is the same unit rolled back.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal, overload
 
 import asyncpg
 
-from events.amounts import format_amount
-from events.journal import utc_timestamp
+from events.journal import (
+    JournalEntryPreview,
+    JournalRunCompleted,
+    JournalRunPreview,
+    JournalRunTarget,
+)
 from events.journal_rules import JournalRunRequest, RunPlan, plan_journal_run
+from events.names import JOURNAL_ENTRY_CREATED, JOURNAL_RUN_COMPLETED
 from events.transaction_types import TRANSACTION_TYPES
 from events.violations import RuleViolation
 from services import metrics
@@ -31,30 +37,25 @@ from services.commands.recording import (
     as_ledger_error,
     command_event,
     ensure_initialized,
-    fold,
     load_orgs,
     load_periods,
     load_settings,
+    run_stream,
 )
 from services.journal import idempotency as idempotency_keys
 from services.journal import run_sql as sql
 from services.journal.idempotency import RequestKey
 from services.store import log
-
-SCOPE_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('journal-scope:' || $1, 0))"
+from services.store.unit_of_work import UnitOfWork, unit_of_work
 
 
 def run_number(n: int) -> str:
     return f"JR-{n:08d}"
 
 
-async def lock_scope(conn: asyncpg.Connection, scope: str) -> None:
-    """Runs, cancels and transfers on one scope serialise; other scopes run in parallel."""
-    await conn.execute(SCOPE_LOCK, scope)
-
-
-async def check_request(conn: asyncpg.Connection, request: JournalRunRequest) -> RunPlan:
-    await ensure_initialized(conn)
+async def check_request(uow: UnitOfWork, request: JournalRunRequest) -> RunPlan:
+    await ensure_initialized(uow)
+    conn = uow.conn
     settings = await load_settings(conn)
     orgs = await load_orgs(conn)
     scope = request.org if settings.multi_org and request.org in orgs else ""
@@ -93,113 +94,118 @@ async def take_numbers(conn: asyncpg.Connection, entries: int) -> tuple[int, int
     return int(run), int(first_entry)
 
 
-def run_data(
-    plan: RunPlan, number: str, entry_numbers: list[str], count: int, at: datetime
-) -> dict[str, Any]:
-    """The ``journal_run.completed`` data (docs/contract.md §2); ``at`` is the command's
-    time, and the actor the one its metadata records."""
+def run_fields(plan: RunPlan, count: int, at: datetime) -> dict[str, Any]:
+    """What a run and a dry run share: the plan, the count, the command's time ``at`` and
+    the actor its metadata records."""
     return {
-        "number": number,
         "org": plan.org,
-        "target": {
-            "period": plan.period.name,
-            "start_date": plan.start.isoformat(),
-            "end_date": plan.end.isoformat(),
-        },
-        "journal_entry_date": plan.journal_entry_date.isoformat(),
+        "target": JournalRunTarget(period=plan.period.name, start_date=plan.start,
+                                   end_date=plan.end),
+        "journal_entry_date": plan.journal_entry_date,
         "transaction_types": list(plan.types),
-        "status": "completed",
-        "journal_entry_numbers": entry_numbers,
         "transaction_count": count,
-        "created_at": utc_timestamp(at),
+        "created_at": at,
         "created_by": current_actor(),
     }
 
 
 async def write_events(
-    conn: asyncpg.Connection, plan: RunPlan, run: int, first_entry: int, entries: int, count: int
-) -> dict[str, Any]:
+    uow: UnitOfWork, plan: RunPlan, run: int, first_entry: int, entries: int, count: int
+) -> JournalRunCompleted:
+    """The entries' ``journal_entry.created`` events, built in SQL where the entries are,
+    then the run's ``journal_run.completed``; recorded together."""
     number = run_number(run)
-    entry_numbers = [f"JE-{first_entry + i:08d}" for i in range(entries)]
     at = datetime.now(UTC)
-    data = run_data(plan, number, entry_numbers, count, at)
-    completed = command_event("journal_run.completed", f"journal_run:{number}", data,
-                              org=plan.org, occurred_at=at)
-    await conn.execute(
+    completed = JournalRunCompleted(
+        number=number, status="completed",
+        journal_entry_numbers=[f"JE-{first_entry + i:08d}" for i in range(entries)],
+        **run_fields(plan, count, at))
+    event = command_event(completed, run_stream(number), org=plan.org, occurred_at=at)
+    await uow.conn.execute(
         sql.STAGE_ENTRY_EVENTS,
         first_entry, number, plan.org, plan.period.name, plan.journal_entry_date,
-        completed.metadata,  # the entries record the same actor as their run
+        event.metadata,  # the entries record the same actor as their run
     )
-    await conn.copy_records_to_table(
+    await uow.conn.copy_records_to_table(
         "staged_events",
-        records=[(entries + 1, completed.stream, completed.event_id, completed.event_type,
-                  completed.org, completed.payload, completed.body_hash, completed.metadata)],
+        records=[(entries + 1, event.stream, event.event_id, event.event_type, event.org,
+                  event.payload, event.body_hash, event.metadata)],
         columns=log.STAGED_COLUMNS,
     )
-    positions = sorted((await log.append_staged(conn)).values())
-    await fold(conn, positions)
-    return data
+    await uow.record_staged({JOURNAL_ENTRY_CREATED, JOURNAL_RUN_COMPLETED})
+    return completed
 
 
-async def preview(conn: asyncpg.Connection, plan: RunPlan) -> list[dict[str, Any]]:
-    """What a dry run shows: the entries without numbers."""
-    return [
-        {
-            "number": None,
-            "journal_run": None,
-            "org": plan.org,
-            "accounting_period": plan.period.name,
-            "journal_entry_date": plan.journal_entry_date.isoformat(),
-            "transaction_type": r["type"],
-            "currency": r["currency"],
-            "segments": json.loads(r["segments"]),
-            "lines": json.loads(r["lines"]),
-            "total_debit": format_amount(r["total_debit"], r["currency"]),
-            "total_credit": format_amount(r["total_credit"], r["currency"]),
-            "transaction_count": r["transaction_count"],
-            "status": "dry_run",
-            "transfer_status": "no",
-            "reverses": None,
-        }
+async def preview(conn: asyncpg.Connection, plan: RunPlan, count: int) -> JournalRunPreview:
+    """What a dry run shows: the run and its entries, without numbers."""
+    entries = [
+        JournalEntryPreview(
+            org=plan.org,
+            accounting_period=plan.period.name,
+            journal_entry_date=plan.journal_entry_date,
+            transaction_type=r["type"],
+            currency=r["currency"],
+            segments=json.loads(r["segments"]),
+            lines=json.loads(r["lines"]),
+            total_debit=r["total_debit"],
+            total_credit=r["total_credit"],
+            transaction_count=r["transaction_count"],
+            transfer_status="no",
+        )
         for r in await conn.fetch(sql.PREVIEW)
     ]
+    return JournalRunPreview(journal_entry_numbers=[], entries=entries,
+                             **run_fields(plan, count, datetime.now(UTC)))
 
 
-@metrics.observes_journal_runs
+@overload
+async def create_journal_run(
+    pool: asyncpg.Pool, request: JournalRunRequest, *, dry_run: Literal[False] = False,
+    idempotency: RequestKey | None = None,
+) -> JournalRunCompleted: ...
+
+
+@overload
+async def create_journal_run(
+    pool: asyncpg.Pool, request: JournalRunRequest, *, dry_run: Literal[True],
+    idempotency: RequestKey | None = None,
+) -> JournalRunPreview: ...
+
+
+@overload
+async def create_journal_run(
+    pool: asyncpg.Pool, request: JournalRunRequest, *, dry_run: bool,
+    idempotency: RequestKey | None = None,
+) -> JournalRunCompleted | JournalRunPreview: ...
+
+
 async def create_journal_run(
     pool: asyncpg.Pool,
     request: JournalRunRequest,
     *,
     dry_run: bool = False,
     idempotency: RequestKey | None = None,
-) -> dict[str, Any]:
-    """Run, or with ``dry_run`` show the entries a run would make and write nothing.
+) -> JournalRunCompleted | JournalRunPreview:
+    """Run, or with ``dry_run`` show the entries a run would make and write nothing (the
+    same unit of work, rolled back).
 
     With ``idempotency``, a key whose first request already made a run raises
     ``AlreadyRun`` (nothing is written), one used with another body ``Conflict``.
     """
-    async with pool.acquire() as conn:
-        transaction = conn.transaction()
-        await transaction.start()
-        try:
-            await log.hold_writers_lock(conn)
-            if idempotency is not None and not dry_run:
-                await idempotency_keys.claim(conn, idempotency)
-            plan = await check_request(conn, request)
-            await lock_scope(conn, plan.scope)
-            await select_transactions(conn, plan)
-            entries, count = await summarise(conn)
-            if dry_run:
-                result = run_data(plan, "", [], count, datetime.now(UTC)) | {
-                    "status": "dry_run", "entries": await preview(conn, plan)}
-                await transaction.rollback()
-                return result
-            run, first_entry = await take_numbers(conn, entries)
-            result = await write_events(conn, plan, run, first_entry, entries, count)
-            if idempotency is not None:
-                await idempotency_keys.remember(conn, idempotency, result["number"])
-        except BaseException:
-            await transaction.rollback()
-            raise
-        await transaction.commit()
-        return result
+    started = time.perf_counter()
+    async with unit_of_work(pool) as uow:
+        if idempotency is not None and not dry_run:
+            await idempotency_keys.claim(uow.conn, idempotency)
+        plan = await check_request(uow, request)
+        await uow.lock_scope(plan.scope)
+        await select_transactions(uow.conn, plan)
+        entries, count = await summarise(uow.conn)
+        if dry_run:
+            uow.roll_back()
+            return await preview(uow.conn, plan, count)
+        run, first_entry = await take_numbers(uow.conn, entries)
+        completed = await write_events(uow, plan, run, first_entry, entries, count)
+        if idempotency is not None:
+            await idempotency_keys.remember(uow.conn, idempotency, completed.number)
+    metrics.observe_journal_run(completed, time.perf_counter() - started)
+    return completed

@@ -5,6 +5,8 @@ small statements over the summary, then an INSERT ... SELECT of the events, whos
 are built by PostgreSQL itself.
 """
 
+from events.names import JOURNAL_ENTRY_CREATED
+
 #: Session settings for the run's transaction: the member lists aggregate in memory, and
 #: JIT compilation costs more than it saves on these one-off statements.
 TUNE = ["SET LOCAL work_mem = '256MB'", "SET LOCAL jit = off"]
@@ -97,10 +99,12 @@ UPDATE counters SET value = value + $2 WHERE name = $1 RETURNING value - $2 + 1
 """
 
 #: $1 first entry number, $2 run number, $3 org (NULL = unlabeled), $4 period name,
-#: $5 journal entry date, $6 the events' metadata (who ran it).
-STAGE_ENTRY_EVENTS = """
+#: $5 journal entry date, $6 the events' metadata (who ran it). The payloads are
+#: ``events.journal.JournalEntryCreated``'s JSON, field for field: the unit of work
+#: validates each against the model before it enters the outbox.
+STAGE_ENTRY_EVENTS = f"""
 INSERT INTO staged_events (ord, stream, event_id, event_type, org, payload, body_hash, metadata)
-SELECT g.ordinal, 'journal_entry:' || e.number, e.event_id, 'journal_entry.created', $3,
+SELECT g.ordinal, 'journal_entry:' || e.number, e.event_id, '{JOURNAL_ENTRY_CREATED}', $3,
        e.payload, sha256(convert_to(e.payload::text, 'UTF8')), $6::jsonb
 FROM run_groups g
 JOIN run_entries x USING (ordinal)
@@ -111,7 +115,7 @@ CROSS JOIN LATERAL (
 CROSS JOIN LATERAL (
     SELECT n.number, n.event_id, jsonb_build_object(
         'event_id', n.event_id,
-        'event_type', 'journal_entry.created',
+        'event_type', '{JOURNAL_ENTRY_CREATED}',
         'occurred_at', to_char(clock_timestamp() AT TIME ZONE 'UTC',
                                'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         'org', $3::text,

@@ -1,4 +1,6 @@
-"""Reading runs and entries back, in exactly the shape of their outbound event ``data``.
+"""Reading runs and entries back as their outbound models (``events.journal``): the shape
+they were emitted in, whatever reads them (the CLI prints them, the HTTP API's models are
+made from them).
 
 The ``*_view`` readers add what only the HTTP API and the CLI's tables show
 (docs/contract.md §4): when a run was executed and cancelled (and by whom), an entry's time
@@ -10,12 +12,11 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime
-from typing import Any, NamedTuple, get_args
+from typing import Any, NamedTuple
 
 import asyncpg
 
-from events.amounts import format_amount
-from events.journal import RunStatus, utc_timestamp
+from events.journal import RUN_STATUSES, JournalEntryCreated, JournalRunCompleted, JournalRunTarget
 from services.errors import NotFound, RejectedInput
 
 _ENTRY = """
@@ -43,25 +44,23 @@ WHERE ($1::text IS NULL OR scope = $1)
 ORDER BY number LIMIT $4 OFFSET $5
 """
 
-RUN_STATUSES: tuple[str, ...] = get_args(RunStatus)
-
 
 class RunView(NamedTuple):
-    """A run's outbound ``data``, when it was executed, and when and by whom it was last
+    """A run (its outbound model), when it was executed, and when and by whom it was last
     cancelled (None if never; a partial cancel leaves it completed)."""
 
-    data: dict[str, Any]
+    data: JournalRunCompleted
     executed_at: datetime
     cancelled_at: datetime | None = None
     cancelled_by: str | None = None
 
 
 class EntryView(NamedTuple):
-    """An entry's outbound ``data``, its run's target dates, who set its transfer status
+    """An entry (its outbound model), its run's target dates, who set its transfer status
     to yes and when (both None unless it is yes; the actor None where none was recorded),
     when and by whom it was cancelled or reversed, and the entry that reverses it."""
 
-    data: dict[str, Any]
+    data: JournalEntryCreated
     time_period_start: date
     time_period_end: date
     transferred_at: datetime | None
@@ -73,51 +72,43 @@ class EntryView(NamedTuple):
     reversed_by: str | None = None
 
 
-def entry_dict(row: asyncpg.Record) -> dict[str, Any]:
-    return {
-        "number": row["number"],
-        "journal_run": row["journal_run"],
-        "org": row["scope"] or None,
-        "accounting_period": row["accounting_period"],
-        "journal_entry_date": row["journal_entry_date"].isoformat(),
-        "transaction_type": row["transaction_type"],
-        "currency": row["currency"],
-        "segments": json.loads(row["segments"]),
-        "lines": json.loads(row["lines"]) if row["lines"] else [],
-        "total_debit": format_amount(row["total_debit"], row["currency"]),
-        "total_credit": format_amount(row["total_credit"], row["currency"]),
-        "transaction_count": row["transaction_count"],
-        "status": row["status"],
-        "transfer_status": row["transfer_status"],
-        "reverses": row["reverses"],
-    }
+#: The columns of ``journal_entries`` named as the fields of the entry they hold.
+_ENTRY_FIELDS = ("number", "journal_run", "accounting_period", "journal_entry_date",
+                 "transaction_type", "currency", "total_debit", "total_credit",
+                 "transaction_count", "status", "transfer_status", "reverses")
 
 
-def run_dict(row: asyncpg.Record) -> dict[str, Any]:
-    return {
-        "number": row["number"],
-        "org": row["scope"] or None,
-        "target": {
-            "period": row["target_period"],
-            "start_date": row["start_date"].isoformat(),
-            "end_date": row["end_date"].isoformat(),
-        },
-        "journal_entry_date": row["journal_entry_date"].isoformat(),
-        "transaction_types": list(row["transaction_types"]),
-        "status": row["status"],
-        "journal_entry_numbers": list(row["entry_numbers"]),
-        "transaction_count": row["transaction_count"],
-        "created_at": utc_timestamp(row["created_at"]) if row["created_at"] else None,
-        "created_by": row["created_by"],
-    }
+def entry_of(row: asyncpg.Record) -> JournalEntryCreated:
+    """An entry as its projection row holds it (the model sets the amounts' precision)."""
+    return JournalEntryCreated(
+        **{name: row[name] for name in _ENTRY_FIELDS}, org=row["scope"] or None,
+        segments=json.loads(row["segments"]),
+        lines=json.loads(row["lines"]) if row["lines"] else [])
+
+
+def run_of(row: asyncpg.Record) -> JournalRunCompleted:
+    """A run as its projection row holds it."""
+    return JournalRunCompleted(
+        number=row["number"],
+        org=row["scope"] or None,
+        target=JournalRunTarget(period=row["target_period"], start_date=row["start_date"],
+                                end_date=row["end_date"]),
+        journal_entry_date=row["journal_entry_date"],
+        transaction_types=list(row["transaction_types"]),
+        status=row["status"],
+        journal_entry_numbers=list(row["entry_numbers"]),
+        transaction_count=row["transaction_count"],
+        created_at=row["created_at"],
+        created_by=row["created_by"],
+    )
 
 
 def run_view(row: asyncpg.Record) -> RunView:
-    return RunView(run_dict(row), row["executed_at"], row["cancelled_at"], row["cancelled_by"])
+    return RunView(run_of(row), row["executed_at"], row["cancelled_at"], row["cancelled_by"])
 
 
 def entry_view(row: asyncpg.Record) -> EntryView:
-    return EntryView(entry_dict(row), row["run_start_date"], row["run_end_date"],
+    return EntryView(entry_of(row), row["run_start_date"], row["run_end_date"],
                      row["transferred_at"], row["transferred_by"], row["cancelled_at"],
                      row["cancelled_by"], row["reversal_entry"], row["reversed_at"],
                      row["reversed_by"])
@@ -130,7 +121,7 @@ async def get_entry_view(conn: asyncpg.Connection | asyncpg.Pool, number: str) -
     return entry_view(row)
 
 
-async def get_entry(conn: asyncpg.Connection | asyncpg.Pool, number: str) -> dict[str, Any]:
+async def get_entry(conn: asyncpg.Connection | asyncpg.Pool, number: str) -> JournalEntryCreated:
     return (await get_entry_view(conn, number)).data
 
 
@@ -148,17 +139,10 @@ async def list_entry_views(
 
 
 async def list_entries(
-    conn: asyncpg.Connection | asyncpg.Pool,
-    *,
-    run: str | None = None,
-    org: str | None = None,
-    period: str | None = None,
-    limit: int | None = None,
-    offset: int = 0,
-) -> list[dict[str, Any]]:
-    found = await list_entry_views(conn, run=run, org=org, period=period, limit=limit,
-                                   offset=offset)
-    return [view.data for view in found]
+    conn: asyncpg.Connection | asyncpg.Pool, **filters: Any
+) -> list[JournalEntryCreated]:
+    """The entries of ``list_entry_views`` (same filters), without the rest of their views."""
+    return [view.data for view in await list_entry_views(conn, **filters)]
 
 
 async def get_run_view(conn: asyncpg.Connection | asyncpg.Pool, number: str) -> RunView:
@@ -168,7 +152,7 @@ async def get_run_view(conn: asyncpg.Connection | asyncpg.Pool, number: str) -> 
     return run_view(row)
 
 
-async def get_run(conn: asyncpg.Connection | asyncpg.Pool, number: str) -> dict[str, Any]:
+async def get_run(conn: asyncpg.Connection | asyncpg.Pool, number: str) -> JournalRunCompleted:
     return (await get_run_view(conn, number)).data
 
 
@@ -190,11 +174,7 @@ async def list_run_views(
 
 
 async def list_runs(
-    conn: asyncpg.Connection | asyncpg.Pool,
-    *,
-    org: str | None = None,
-    period: str | None = None,
-    status: str | None = None,
-) -> list[dict[str, Any]]:
-    found = await list_run_views(conn, org=org, period=period, status=status)
-    return [view.data for view in found]
+    conn: asyncpg.Connection | asyncpg.Pool, **filters: Any
+) -> list[JournalRunCompleted]:
+    """The runs of ``list_run_views`` (same filters), without the rest of their views."""
+    return [view.data for view in await list_run_views(conn, **filters)]

@@ -21,13 +21,14 @@ from typing import Any
 
 import asyncpg
 
-from services.commands.recording import command_event, fold
+from events.rejections import RejectedMessageResolved, RejectedMessageRetried
+from services.commands.recording import command_event
 from services.errors import NotFound, RejectedInput
 from services.ingest.classify import Parsed, parse_all
-from services.ingest.records import InboundRecord, rejection_event_id
+from services.ingest.records import InboundRecord, rejected_stream, rejection_event_id
 from services.ingest.recovery import COMMAND_ATTEMPTS, retry_transient, store_isolating
 from services.ingest.writer import judge
-from services.store import log
+from services.store.unit_of_work import unit_of_work
 
 #: Messages per page of ``ledger dlq list`` unless told, and the most it will show at once.
 LIST_LIMIT = 100
@@ -238,26 +239,23 @@ async def _replay_page(
 
 
 async def _judge_again(pool: asyncpg.Pool, parsed: Sequence[Parsed]) -> _Replayed:
-    async with pool.acquire() as conn, conn.transaction():
-        await log.hold_writers_lock(conn)
-        outcome = await judge(conn, parsed, retrying_rejections=True)
+    async with unit_of_work(pool) as uow:
+        outcome = await judge(uow.conn, parsed, retrying_rejections=True)
         repairs = []
         for record in [*outcome.accepted, *outcome.duplicate_records]:
             repairs.append(command_event(
-                "rejected_message.resolved", f"rejected:{record.topic}/{record.partition}",
-                {"rejection_event_id": str(rejection_event_id(record)),
-                 "source": record.source},
-            ))
+                RejectedMessageResolved(rejection_event_id=rejection_event_id(record),
+                                        source=record.source),
+                rejected_stream(record)))
         for rejection in outcome.rejections:
             repairs.append(command_event(
-                "rejected_message.retried",
-                f"rejected:{rejection.record.topic}/{rejection.record.partition}",
-                {"rejection_event_id": str(rejection.event_id), "source": rejection.record.source,
-                 "error_code": rejection.code, "error_detail": rejection.detail,
-                 "error_field": rejection.field},
-            ))
-        positions = sorted((await log.append(conn, [*outcome.new_events, *repairs])).values())
-        await fold(conn, positions)
+                RejectedMessageRetried(rejection_event_id=rejection.event_id,
+                                       source=rejection.record.source,
+                                       error_code=rejection.code,
+                                       error_detail=rejection.detail,
+                                       error_field=rejection.field),
+                rejected_stream(rejection.record)))
+        await uow.record([*outcome.new_events, *repairs])
     return _Replayed(
         replayed=len(parsed),
         stored=len(outcome.new_events),

@@ -5,9 +5,10 @@ can only differ from the live one if the log does. Indexes a projection names in
 ``rebuild_without`` are dropped for the fold and built again from the finished table (a
 unique one re-checks its rule over every row then).
 
-Safety: the rebuild runs in one transaction holding the log writers' lock exclusively. The
-ingest and every command keep running but *pause* at their next append until the rebuild
-commits (nothing is refused, nothing skipped). Readers of the rebuilt tables wait for the
+Safety: the rebuild runs in one transaction holding the log writers' lock exclusively
+(``services.store.unit_of_work.pause_writers``). The ingest and every command keep running
+but *pause* at the start of their next unit of work until the rebuild commits (nothing is
+refused, nothing skipped). Readers of the rebuilt tables wait for the
 commit too (they are truncated, which locks them); everything else reads on.
 """
 
@@ -19,7 +20,7 @@ import asyncpg
 
 import projections
 from projections import Projection
-from services.store.log import LOG_WRITERS_LOCK
+from services.store.unit_of_work import pause_writers
 
 #: Events per page: each projection statement covers a page, and one page is one step of
 #: the progress shown. Large, because a page is one scan of the log and one hash join of the
@@ -83,7 +84,7 @@ async def rebuild(
     """Rebuild the named projections (all when None) in one transaction; return the head."""
     chosen = select(names)
     async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", LOG_WRITERS_LOCK)
+        await pause_writers(conn)
         for setting in TUNE:
             await conn.execute(setting)
         head = int(await conn.fetchval("SELECT coalesce(max(position), 0) FROM events"))

@@ -16,7 +16,8 @@ from collections.abc import Callable
 
 import asyncpg
 
-from services.commands.recording import OUTBOUND_TYPES
+from events.catalogue import OUTBOUND_TYPES
+from events.names import JOURNAL_ENTRY_REVERSED
 from services.config import Settings
 from services.errors import NotFound, RejectedInput
 from services.kafka_io import SendWindow, producer
@@ -49,7 +50,7 @@ ORDER BY e.position
 #: each reversal's ``journal_entry.reversed`` with its ``journal_entry.created``.
 _RUN_FILTER = (" AND (payload -> 'data' ->> 'number' = $4 "
                "OR payload -> 'data' ->> 'journal_run' = $4 "
-               "OR (event_type = 'journal_entry.reversed' AND payload -> 'data' ->> 'number' "
+               f"OR (event_type = '{JOURNAL_ENTRY_REVERSED}' AND payload -> 'data' ->> 'number' "
                "IN (SELECT number FROM journal_entries WHERE journal_run = $4)))")
 _FROM_POSITION = _next_positions(OUTBOUND_TYPES, "")
 _BY_RUN = _next_positions(OUTBOUND_TYPES, _RUN_FILTER)

@@ -15,6 +15,7 @@ from typing import Any
 import asyncpg
 
 import projections
+from events.names import JOURNAL_ENTRY_CREATED
 from projections.pending import entry_members
 from services.operations.rebuild import drop_indexes, fold_log
 
@@ -30,7 +31,7 @@ HAVING j.total_debit <> j.total_credit
 ORDER BY j.number
 """
 
-MEMBERSHIP = entry_members("e.event_type = 'journal_entry.created'") + """
+MEMBERSHIP = entry_members(f"e.event_type = '{JOURNAL_ENTRY_CREATED}'") + """
 SELECT m.number, m.type, m.id,
        'the log puts it in ' || m.number || ', the projection in '
        || coalesce(x.journal_entry, 'no entry') AS detail

@@ -5,8 +5,9 @@ built in Python straight into ``events``; ``append_staged`` moves rows a command
 SQL (a journal run's entries) from a per-connection staging table with one INSERT ... SELECT.
 
 Both append events whose ids are not stored yet (the caller has judged them), inside a
-transaction that took ``hold_writers_lock`` first; an id or stream version another writer
-stored meanwhile fails the transaction with a unique violation.
+unit of work (``services.store.unit_of_work``, which holds the log writers' lock and folds
+what they append); an id or stream version another writer stored meanwhile fails the
+transaction with a unique violation.
 """
 
 from __future__ import annotations
@@ -16,8 +17,6 @@ from typing import NamedTuple
 from uuid import UUID
 
 import asyncpg
-
-from services.store import locks
 
 
 class NewEvent(NamedTuple):
@@ -50,10 +49,6 @@ FROM staged_events s
 ORDER BY s.ord
 RETURNING position, event_id
 """
-
-#: Every writer of the log holds this lock shared for its transaction; a rebuild takes it
-#: exclusively, which waits for writers in flight and pauses new ones until it commits.
-LOG_WRITERS_LOCK = locks.LOG_WRITERS
 
 _SELECT_HASHES = "SELECT event_id, body_hash FROM events WHERE event_id = ANY($1::uuid[])"
 
@@ -118,13 +113,6 @@ async def append_staged(conn: asyncpg.Connection) -> dict[UUID, int]:
     rows = await conn.fetch(_INSERT_STAGED)
     await conn.execute("TRUNCATE staged_events")
     return {r["event_id"]: r["position"] for r in rows}
-
-
-async def hold_writers_lock(conn: asyncpg.Connection) -> None:
-    """Call first in any transaction that will append: a rebuild then waits for it, and it
-    waits for a rebuild, without either holding table locks the other needs (no deadlock).
-    """
-    await conn.execute("SELECT pg_advisory_xact_lock_shared($1)", LOG_WRITERS_LOCK)
 
 
 async def stored_hashes(conn: asyncpg.Connection, event_ids: Sequence[UUID]) -> dict[UUID, bytes]:

@@ -11,8 +11,8 @@ from typing import Any
 
 import asyncpg
 
+from events.catalogue import OUTBOUND_TYPES
 from events.journal_rules import JournalRunRequest
-from services.commands.recording import OUTBOUND_TYPES
 from services.config import Settings
 from services.journal.run import create_journal_run
 from services.kafka_io import producer

@@ -28,6 +28,7 @@ from services.samples import seed001_expected
 from services.samples.documents import demo_events
 from tests.helpers import consume_all, settings_env, wait_until
 from tests.integration.console_client import sign_in
+from tests.integration.registry import off_the_registry, types_in
 from tests.servers import drop_schema, with_query_params
 
 #: (run, org, period, transactions, entries): eligible lines of demo_events() per org and
@@ -181,6 +182,11 @@ async def test_demo_runs_the_whole_pipeline_and_reports_exact_counts(
             assert await conn.fetchval(  # the key printed is a viewer key of this data
                 "SELECT role FROM api_keys WHERE token_hash = $1 AND revoked_at IS NULL",
                 token_hash(result["console"]["viewer_key"])) == "viewer"
+            # every event the demo wrote is a registered type, written as its model writes it
+            assert await off_the_registry(conn) == []
+            assert await types_in(conn) >= {"settings.changed", "org.created",
+                                            "period.created", "api_key.created",
+                                            "invoice.posted", "journal_entry.reversed"}
         finally:
             await conn.close()
     finally:

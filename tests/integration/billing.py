@@ -17,10 +17,10 @@ from typing import Any
 
 import asyncpg
 
-import projections
 from events import EVENT_LINE_TYPES, TRANSACTION_TYPES, canonical_body, parse_billing_event
 from services.ingest.classify import stream_of
 from services.store import log
+from services.store.unit_of_work import unit_of_work
 
 AR = "Accounts Receivable"
 REVENUE = "Revenue"
@@ -128,11 +128,8 @@ def as_new_event(message: dict[str, Any]) -> log.NewEvent:
 async def store(pool: asyncpg.Pool, *messages: dict[str, Any]) -> None:
     """Append the messages and fold them into the projections, in one transaction."""
     new = [as_new_event(m) for m in messages]
-    async with pool.acquire() as conn, conn.transaction():
-        await log.hold_writers_lock(conn)
-        positions = sorted((await log.append(conn, new)).values())
-        if positions:
-            await projections.apply_all(conn, positions[0], positions[-1], positions)
+    async with unit_of_work(pool) as uow:
+        await uow.record(new)
 
 
 async def store_lines(pool: asyncpg.Pool, lines: list[dict[str, Any]],

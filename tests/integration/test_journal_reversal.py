@@ -33,6 +33,7 @@ from services.operations.rebuild import rebuild
 from services.operations.republish import republish
 from services.operations.verify import verify
 from services.store import log
+from services.store.unit_of_work import unit_of_work
 from tests.helpers import consume_all
 from tests.integration.audit import unstamped
 from tests.integration.billing import store_lines, txn
@@ -284,8 +285,8 @@ async def test_events_recorded_before_who_and_when_fold_from_the_event_itself(
     pool: asyncpg.Pool, settings: Settings
 ) -> None:
     await two_entries(pool)
-    async with pool.acquire() as conn, conn.transaction():
-        await log.hold_writers_lock(conn)
+    async with unit_of_work(pool) as uow:
+        conn = uow.conn
         positions = sorted((await log.append(conn, [
             old_event("journal_entry.cancelled", "journal_entry:JE-00000002",
                       {"number": "JE-00000002", "journal_run": "JR-00000001",

@@ -17,6 +17,7 @@ from services.ingest.records import InboundRecord
 from services.ingest.writer import BatchResult, write_batch
 from services.samples import invoices, to_lines
 from services.store import log
+from services.store.unit_of_work import unit_of_work
 from tests.integration.db import rows, scalar
 
 
@@ -29,9 +30,8 @@ def new_event(stream: str, n: int = 0) -> log.NewEvent:
 
 
 async def append(pool: asyncpg.Pool, events: Sequence[log.NewEvent]) -> dict[uuid.UUID, int]:
-    async with pool.acquire() as conn, conn.transaction():
-        await log.hold_writers_lock(conn)
-        return await log.append(conn, events)
+    async with unit_of_work(pool) as uow:
+        return await log.append(uow.conn, events)
 
 
 async def stored(pool: asyncpg.Pool, events: Sequence[log.NewEvent]) -> dict[uuid.UUID, Any]:

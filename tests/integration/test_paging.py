@@ -11,8 +11,8 @@ from typing import Any
 import asyncpg
 import pytest
 
+from events.catalogue import OUTBOUND_TYPES
 from events.journal_rules import JournalRunRequest
-from services.commands.recording import OUTBOUND_TYPES
 from services.config import Settings
 from services.errors import RejectedInput
 from services.ingest.records import InboundRecord, Rejection

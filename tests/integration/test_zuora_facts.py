@@ -104,7 +104,6 @@ async def test_periods_recorded_before_ids_get_the_ids_a_rebuild_derives(
                 await conn.execute("INSERT INTO schema_migrations (version, name) "
                                    "VALUES ($1, $2)", version, name)
         async with conn.transaction():
-            await log.hold_writers_lock(conn)
             await log.append(conn, [
                 old_period_event({"scope": "", "name": "Open-Ended", "start_date": None,
                                   "end_date": None, "fiscal_year": None,

@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from starlette.responses import Response
 
+from events.journal import TRANSFER_STATUSES
 from services.api.csv_stream import csv_response
 from services.console import data
 from services.console.forms import CheckedForm, field
@@ -33,8 +34,8 @@ async def entries(page: PageContext, run: Filter = None, org: Filter = None,
     found = await views.list_entry_views(
         page.pool, run=run or None, org=scope_filter(org), period=period or None,
         limit=PAGE_SIZE + 1, offset=(p - 1) * PAGE_SIZE)
-    return page.render("entries.html", nav="entries", entries=[e.data for e in
-                                                               found[:PAGE_SIZE]],
+    return page.render("entries.html", nav="entries", entries=[e.data.document()
+                                                               for e in found[:PAGE_SIZE]],
                        has_next=len(found) > PAGE_SIZE, p=p, run=run or "", org=org or "",
                        period=period or "", scopes=await data.scopes(page.pool),
                        unlabeled=UNLABELED)
@@ -43,14 +44,14 @@ async def entries(page: PageContext, run: Filter = None, org: Filter = None,
 @router.get("/entries/{je}", summary="Console: a journal entry")
 async def entry_page(page: PageContext, je: str) -> Response:
     view = await views.get_entry_view(page.pool, je)
-    entry = view.data
+    entry = view.data.document()
     lines = entry["lines"]
     return page.render(
         "entry.html", nav="entries", entry=entry, view=view,
         debits=[x for x in lines if x["side"] == "debit"],
         credits=[x for x in lines if x["side"] == "credit"],
         balanced=Decimal(entry["total_debit"]) == Decimal(entry["total_credit"]),
-        transfer_statuses=entry_commands.TRANSFER_STATUSES,
+        transfer_statuses=TRANSFER_STATUSES,
         may_cancel=(entry["status"] == "created"
                     and entry["transfer_status"] not in entry_commands.LOCKED_BY_TRANSFER),
         may_reverse=entry["status"] == "created" and entry["transfer_status"] == "yes",
@@ -79,7 +80,7 @@ async def transfer(page: PageContext, form: CheckedForm, je: str) -> Response:
     except LedgerError as error:
         return page.redirect(where, flash=_refused(error))
     return page.redirect(where, flash=(
-        "ok", f"{je}: transfer status {changed['from']} -> {changed['to']}."))
+        "ok", f"{je}: transfer status {changed.from_} -> {changed.to}."))
 
 
 @router.post("/entries/{je}/cancel", summary="Console: cancel an entry")
@@ -90,7 +91,7 @@ async def cancel(page: PageContext, _form: CheckedForm, je: str) -> Response:
     except LedgerError as error:
         return page.redirect(where, flash=_refused(error))
     return page.redirect(where, flash=(
-        "ok", f"{je} cancelled: {done['released_transaction_count']} transactions are "
+        "ok", f"{je} cancelled: {done.released_transaction_count} transactions are "
               "pending again."))
 
 

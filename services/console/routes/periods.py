@@ -62,7 +62,7 @@ async def period_page(page: PageContext, period_id: str, p: PageNumber = 1) -> R
     summary = await period_summary(page.pool, org, name)
     return page.render(
         "period.html", nav="periods", period=period, close=bar, pending=pending,
-        entries=[e.data for e in shown], p=p, has_next=len(entries) > p * PAGE_SIZE,
+        entries=[e.data.document() for e in shown], p=p, has_next=len(entries) > p * PAGE_SIZE,
         summary=summary, actions=ACTIONS.get(period["status"], []),
     )
 

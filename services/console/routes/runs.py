@@ -40,7 +40,7 @@ async def runs(
     found = await views.list_run_views(page.pool, org=scope_filter(org),
                                        status=status or None, limit=PAGE_SIZE + 1,
                                        offset=(p - 1) * PAGE_SIZE)
-    return page.render("runs.html", nav="runs", runs=[r.data for r in found[:PAGE_SIZE]],
+    return page.render("runs.html", nav="runs", runs=[r.data.document() for r in found[:PAGE_SIZE]],
                        has_next=len(found) > PAGE_SIZE, p=p, org=org or "",
                        status_filter=status or "", scopes=await data.scopes(page.pool),
                        statuses=RUN_STATUSES, unlabeled=UNLABELED)
@@ -51,8 +51,9 @@ async def run_page(page: PageContext, jr: str, p: PageNumber = 1) -> Response:
     run = await views.get_run_view(page.pool, jr)
     found = await views.list_entry_views(page.pool, run=jr, limit=PAGE_SIZE + 1,
                                          offset=(p - 1) * PAGE_SIZE)
-    return page.render("run.html", nav="runs", run=run.data, executed_at=run.executed_at,
-                       entries=[e.data for e in found[:PAGE_SIZE]],
+    return page.render("run.html", nav="runs", run=run.data.document(),
+                       executed_at=run.executed_at,
+                       entries=[e.data.document() for e in found[:PAGE_SIZE]],
                        has_next=len(found) > PAGE_SIZE, p=p)
 
 
@@ -63,7 +64,7 @@ async def cancel_run(page: PageContext, _form: CheckedForm, jr: str) -> Response
         done = await entry_commands.cancel_run(page.pool, jr)
     except LedgerError as error:
         return page.redirect(where, flash=("error", f"Refused: {error.code}: {error.message}"))
-    kept = ", ".join(done["kept_entries"]) or "none"
+    kept = ", ".join(done.kept_entries) or "none"
     return page.redirect(where, flash=(
-        "ok", f"{jr}: cancelled {', '.join(done['cancelled_entries']) or 'no entry'}; "
-              f"kept {kept}; the run is {done['status']}."))
+        "ok", f"{jr}: cancelled {', '.join(done.cancelled_entries) or 'no entry'}; "
+              f"kept {kept}; the run is {done.status}."))

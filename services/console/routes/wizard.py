@@ -149,8 +149,9 @@ async def preview(page: PageContext, form: CheckedForm) -> Response:
     except LedgerError as error:
         return await show_form(page, values, error=f"{error.code}: {error.message}",
                                status=error.http_status)
-    return page.render("run_preview.html", nav="new-run", values=values, run=result,
-                       entries=result["entries"], fingerprint=fingerprint(result["entries"]))
+    shown = result.document()
+    return page.render("run_preview.html", nav="new-run", values=values, run=shown,
+                       entries=shown["entries"], fingerprint=fingerprint(shown["entries"]))
 
 
 @router.post("/runs", summary="Console: create a journal run")
@@ -161,11 +162,11 @@ async def create(page: PageContext, form: CheckedForm) -> Response:
     except LedgerError as error:
         return await show_form(page, values, error=f"{error.code}: {error.message}",
                                status=error.http_status)
-    made = await views.list_entries(page.pool, run=run["number"])
-    same = fingerprint(made) == field(form, "fingerprint")
+    made = await views.list_entries(page.pool, run=run.number)
+    same = fingerprint([entry.document() for entry in made]) == field(form, "fingerprint")
     note = ("exactly the entries previewed" if same else
             "not the entries previewed: transactions changed between preview and run")
-    return page.redirect(f"/console/runs/{run['number']}", flash=(
+    return page.redirect(f"/console/runs/{run.number}", flash=(
         "ok" if same else "warn",
-        f"{run['number']} {run['status']}: {len(made)} entries over "
-        f"{run['transaction_count']} transactions, {note}."))
+        f"{run.number} {run.status}: {len(made)} entries over "
+        f"{run.transaction_count} transactions, {note}."))
