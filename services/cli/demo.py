@@ -54,7 +54,6 @@ from rich.progress import (
 from rich.table import Table
 
 from events.journal_rules import JournalRunRequest
-from services.api.server import run_api
 from services.cli.output import JSON_OPTION, console, handles_errors, print_json, table
 from services.cli.summary_view import summary_view
 from services.commands.api_keys import create_api_key
@@ -265,6 +264,8 @@ class Demo:
         try:
             self.show.print(f"serving the API and the console on "
                             f"{self.settings.http_host}:{self.settings.http_port}: Ctrl-C stops")
+            from services.api.server import run_api  # FastAPI loads only when serving it
+
             await run_api(self.settings, pool, stop)
         finally:
             for signum in (signal.SIGINT, signal.SIGTERM):
