@@ -36,22 +36,31 @@ WHERE p.exclusion_reason IS NULL
 GROUP BY p.type, p.currency, p.debit_account, p.segments, p.credit_account
 """
 
-#: One summary entry per (type, currency, stamped debit account, segment values).
+#: One summary entry per (type, currency, stamped debit account, segment values). Its
+#: members are its one part's list as it is (the usual case: one credit account per
+#: group), or its parts' lists merged.
 SUMMARISE_GROUPS = """
 CREATE TEMP TABLE run_groups ON COMMIT DROP AS
 WITH g AS (
     SELECT type, currency, debit_account, segments,
-           sum(n_positive + n_negative)::bigint AS transaction_count
+           sum(n_positive + n_negative)::bigint AS transaction_count,
+           count(*) AS parts
     FROM run_parts
     GROUP BY type, currency, debit_account, segments
 )
 SELECT row_number() OVER (ORDER BY type, currency, debit_account, segments::text)::int
            AS ordinal,
        g.type, g.currency, g.debit_account, g.segments, g.transaction_count,
-       (SELECT jsonb_agg(m)
-        FROM run_parts rp CROSS JOIN LATERAL jsonb_array_elements(rp.members) AS m
-        WHERE rp.type = g.type AND rp.currency = g.currency
-          AND rp.debit_account = g.debit_account AND rp.segments = g.segments) AS members
+       CASE WHEN g.parts = 1 THEN
+           (SELECT rp.members FROM run_parts rp
+            WHERE rp.type = g.type AND rp.currency = g.currency
+              AND rp.debit_account = g.debit_account AND rp.segments = g.segments)
+       ELSE
+           (SELECT jsonb_agg(m)
+            FROM run_parts rp CROSS JOIN LATERAL jsonb_array_elements(rp.members) AS m
+            WHERE rp.type = g.type AND rp.currency = g.currency
+              AND rp.debit_account = g.debit_account AND rp.segments = g.segments)
+       END AS members
 FROM g
 """
 
