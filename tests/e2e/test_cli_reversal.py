@@ -14,14 +14,14 @@ import asyncpg
 
 import projections
 from services.config import Settings
-from services.publisher import run_publisher
 from tests.e2e.test_cli import Ledger, error_code
 from tests.e2e.test_cli_month_end import through_kafka
-from tests.helpers import consume_all, wait_until
+from tests.helpers import consume_all
 from tests.integration.audit import parse_stamp, run_unstamped, unstamped
 from tests.integration.billing import billing_event, txn
 from tests.integration.db import rows, scalar
 from tests.integration.ledger_setup import MONTHS_2024, set_up
+from tests.integration.relay import relay_outbox
 
 CONTROLLER, GL = "controller@example.com", "gl-sync"
 AR, REVENUE, TAX = "Accounts Receivable", "Revenue", "Sales Tax Payable"
@@ -32,16 +32,7 @@ async def journal_topic(settings: Settings, pool: asyncpg.Pool) -> list[dict[str
     """Relay the whole outbox with the publisher, then read the journal topic from the
     beginning until every relayed event is there; the messages in the order read."""
     expected = int(await scalar(pool, "SELECT count(*) FROM outbox"))
-    stop = asyncio.Event()
-    publisher = asyncio.create_task(run_publisher(pool, settings, settings.topic_journal, stop))
-    try:
-        async def all_sent() -> bool:
-            return await scalar(pool, "SELECT count(*) FROM outbox WHERE sent_at IS NULL") == 0
-
-        await wait_until(all_sent, timeout=60, message="the outbox relayed")
-    finally:
-        stop.set()
-        await asyncio.wait_for(publisher, timeout=30)
+    await relay_outbox(settings, pool)
     assert settings.kafka_bootstrap
     records = await consume_all(settings.kafka_bootstrap, settings.topic_journal, expected)
     assert len(records) == expected  # each once: nothing lost, nothing twice

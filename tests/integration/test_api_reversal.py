@@ -4,7 +4,6 @@ carries."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import UTC, date, datetime
 from typing import Any
@@ -13,13 +12,13 @@ import asyncpg
 
 from services.commands.periods import change_period_status
 from services.config import Settings
-from services.publisher import run_publisher
-from tests.helpers import consume_all, wait_until
+from tests.helpers import consume_all
 from tests.integration.audit import parse_stamp, unstamped
 from tests.integration.billing import store_lines, txn
 from tests.integration.db import scalar
 from tests.integration.http_api import bearer, serving
 from tests.integration.ledger_setup import MONTHS_2024, set_up
+from tests.integration.relay import relay_outbox
 from tests.integration.test_api import ZUORA_TIMESTAMP, item, ok, refusal
 
 GL_KEY = "gl-integration"
@@ -36,16 +35,7 @@ def run_body(period: str) -> dict[str, Any]:
 async def published(settings: Settings, pool: asyncpg.Pool) -> list[dict[str, Any]]:
     """Relay the outbox to the journal topic and read every event back, in order."""
     expected = int(await scalar(pool, "SELECT count(*) FROM outbox"))
-    stop = asyncio.Event()
-    publisher = asyncio.create_task(run_publisher(pool, settings, settings.topic_journal, stop))
-    try:
-        async def all_sent() -> bool:
-            return await scalar(pool, "SELECT count(*) FROM outbox WHERE sent_at IS NULL") == 0
-
-        await wait_until(all_sent, timeout=60, message="the outbox relayed")
-    finally:
-        stop.set()
-        await asyncio.wait_for(publisher, timeout=30)
+    await relay_outbox(settings, pool)
     assert settings.kafka_bootstrap
     records = await consume_all(settings.kafka_bootstrap, settings.topic_journal, expected)
     assert len(records) == expected

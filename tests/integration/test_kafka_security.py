@@ -36,11 +36,11 @@ from services.kafka_io import create_topics, publish_values
 from services.operations.replay import ReplayStart, replay
 from services.operations.republish import republish
 from services.operations.status import status_report
-from services.publisher import run_publisher
 from services.samples import seed001_expected, seed001_lines
 from tests.helpers import consume_all, process_env, wait_until
 from tests.integration.db import billing_event_count, scalar
 from tests.integration.ledger_setup import set_up
+from tests.integration.relay import relay_outbox
 from tests.kafka_sasl import SaslGate
 from tests.tcp_proxy import TcpProxy
 
@@ -212,17 +212,7 @@ async def test_billing_events_reach_the_journal_topic_over_a_tls_only_listener(
         "SELECT event_id::text, event_type FROM outbox")}
     assert len(outbox) == 5
 
-    stop = asyncio.Event()
-    relay = asyncio.create_task(run_publisher(pool, s, s.topic_journal, stop))
-    try:
-        async def all_sent() -> bool:
-            unsent = await scalar(pool, "SELECT count(*) FROM outbox WHERE sent_at IS NULL")
-            return bool(unsent == 0)
-
-        await wait_until(all_sent, message="the outbox relayed")
-    finally:
-        stop.set()
-        await asyncio.wait_for(relay, timeout=60)
+    await relay_outbox(s, pool)
 
     journal = await consume_all(s, s.topic_journal, expected=5, timeout=10)
     assert {r.key for r in journal} == {b"US"}

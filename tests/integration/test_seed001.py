@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from decimal import Decimal
 from typing import Any
@@ -14,12 +13,12 @@ from events.journal_rules import JournalRunRequest
 from services.config import Settings
 from services.journal.run import create_journal_run
 from services.journal.views import get_entry, list_entries
-from services.publisher import run_publisher
 from services.samples import seed001_expected, seed001_lines
-from tests.helpers import consume_all, wait_until
+from tests.helpers import consume_all
 from tests.integration.conftest import IngestRunner
-from tests.integration.db import rows, scalar
+from tests.integration.db import rows
 from tests.integration.ledger_setup import set_up
+from tests.integration.relay import relay_outbox
 
 
 def comparable(entry: dict[str, Any]) -> dict[str, Any]:
@@ -77,19 +76,8 @@ async def test_seed001_april_and_may_give_exactly_the_documented_entries(
     )
     assert [r["id"] for r in excluded] == sorted(expected["excluded"])
 
-    stop = asyncio.Event()
     assert settings.kafka_bootstrap
-    publisher = asyncio.create_task(
-        run_publisher(pool, settings, settings.topic_journal, stop)
-    )
-    try:
-        async def all_sent() -> bool:
-            return await scalar(pool, "SELECT count(*) FROM outbox WHERE sent_at IS NULL") == 0
-
-        await wait_until(all_sent, message="the outbox relayed")
-    finally:
-        stop.set()
-        await publisher
+    await relay_outbox(settings, pool)
     # The relay has stopped: read the topic to its end, where a duplicate would show.
     published = await consume_all(settings.kafka_bootstrap, settings.topic_journal, 5)
     assert len(published) == 5
