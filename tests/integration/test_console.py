@@ -4,6 +4,7 @@ roles, escaping. The browser journeys are in tests/browser."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import date
 
 import asyncpg
@@ -308,3 +309,20 @@ def test_the_console_is_mounted_on_the_api_app(settings: Settings) -> None:
     paths = {str(r.path) for r in iter_route_contexts(app.routes)}
     assert {"/console/", "/console/login", "/console/periods/{period_id}",
             "/console/entries/{je}", "/console/dlq"} <= paths
+
+
+async def test_the_runs_and_entries_lists_filter_by_every_scope_and_keep_the_choice(
+    settings: Settings, pool: asyncpg.Pool
+) -> None:
+    await set_up(pool, settings={"multi_org": "true"}, orgs=("EU", "US"))
+    async with console(settings, pool, "viewer") as (viewer,):
+        for path in ("/console/runs", "/console/entries"):
+            for chosen, selected in (("US", "US"), ("unlabeled", "(unlabeled)"), ("", "all")):
+                page = await viewer.client.get(path, params={"org": chosen})
+                assert page.status_code == 200, (path, chosen)
+                options = re.findall(r'<option value="([^"]*)"( selected)?>([^<]*)</option>',
+                                     page.text.split('id="f-org"')[1].split("</select>")[0])
+                assert [(value, label) for value, _, label in options] == [
+                    ("", "all"), ("EU", "EU"), ("US", "US"), ("unlabeled", "(unlabeled)")], path
+                assert [label for _, mark, label in options if mark] == (
+                    [] if chosen == "" else [selected]), (path, chosen)
